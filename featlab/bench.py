@@ -123,12 +123,14 @@ def per_run_loop(runs: list[RunSpec], device: str = "cpu") -> float:
     return time.perf_counter() - t0
 
 
-def population_time(runs: list[RunSpec], device: str = "cpu") -> tuple[float, float]:
-    """(seconds, training FLOPs) to train ``runs`` as populations, end to end."""
+def population_time(runs: list[RunSpec], device: str = "cpu", span: bool | None = None
+                    ) -> tuple[float, float]:
+    """(seconds, training FLOPs) to train ``runs`` as populations, end to end (``span``: see
+    :func:`featlab.train.population.train_chunk`; False = primal matmuls only)."""
     t0 = time.perf_counter()
     flops = 0.0
     for chunk in plan_chunks(runs, device):
-        flops += train_chunk(chunk, device).flops
+        flops += train_chunk(chunk, device, span=span).flops
     _sync(device)
     return time.perf_counter() - t0, flops
 
@@ -140,19 +142,22 @@ def _bench_setting(d: int, n: int, m: int, steps: int):
                                           "data.mu_norm": 3.0})
 
 
-def _step_seconds(setting, device: str, steps: int) -> tuple[list[RunSpec], float]:
+def _step_seconds(setting, device: str, steps: int, span: bool = False
+                  ) -> tuple[list[RunSpec], float]:
     """(the first chunk of a 4096-run population, seconds per lockstep training step of it:
-    the step objective of featlab.train.objective + the optimizer update), after one warm-up."""
+    the step objective of featlab.train.objective + the optimizer update), after one warm-up.
+    ``span``: in the span representation (featlab.train.span) instead of the primal one."""
     from featlab.train.objective import step_gradient
 
     chunk = plan_chunks([RunSpec(setting, s) for s in range(4096)], device)[0]
-    c, opt = _setup(chunk, device)
+    c, opt = _setup(chunk, device, span)
     w = _batch_weight(c, setting, 0)
     state = c.opt_state
 
     def step(t: int) -> None:
         nonlocal state
-        _, _, g = step_gradient(setting.model, c.strategy, c.params, c.batch, w, c.hp, t)
+        _, _, g = step_gradient(setting.model, c.strategy, c.params, c.batch, w, c.hp, t,
+                                span=c.span)
         upd, state = opt.update(g, state, c.params, t)
         for k, u in upd.items():
             c.params[k].add_(u)
@@ -168,13 +173,17 @@ def _step_seconds(setting, device: str, steps: int) -> tuple[list[RunSpec], floa
 
 def step_throughput(device: str = "cpu", d: int = 1000, n: int = 80, m: int = 20,
                     steps: int = 30) -> dict[str, float]:
-    """GFLOP/s of the training step (loss_and_grad + update) and of train_chunk end to end."""
-    chunk, step_s = _step_seconds(_bench_setting(d, n, m, steps), device, steps)
+    """GFLOP/s of the primal training step (loss_and_grad + update: two batched matmuls) and of
+    train_chunk end to end on the primal path; and how much faster the span step is."""
+    setting = _bench_setting(d, n, m, steps)
+    chunk, step_s = _step_seconds(setting, device, steps)
+    _, span_s = _step_seconds(setting, device, steps, span=True)
     P = len(chunk)
     flop_step = 2 * 2 * P * n * 2 * d * 2 * m
-    res = train_chunk(chunk, device)
+    res = train_chunk(chunk, device, span=False)
     return {"d": d, "n": n, "m": m, "P": P, "step_gflops": flop_step / step_s / 1e9,
-            "end_to_end_gflops": res.flops / res.wall_s / 1e9, "chunk_s": res.wall_s}
+            "end_to_end_gflops": res.flops / res.wall_s / 1e9, "chunk_s": res.wall_s,
+            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s, "span_speedup": step_s / span_s}
 
 
 #: Optimizers and strategies timed by :func:`optimizer_throughput` (label, OptimConfig overrides).
@@ -214,24 +223,30 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
     say(f"fp32 matmul ceiling: {out['ceiling_gflops']:.1f} GFLOP/s")
     runs = _workload(2, 2, 2) if quick else _workload(10, 5, 6)
     loop_s = per_run_loop(runs, device)
-    reps = [population_time(runs, device) for _ in range(1 if quick else 3)]
-    pop_s, flops = min(reps)                      # best of 3; the loop is one long measurement
-    out["population_s_all"] = [round(r[0], 3) for r in reps]
-    out.update({"runs": len(runs), "loop_s": loop_s, "population_s": pop_s,
-                "loop_runs_per_s": len(runs) / loop_s, "population_runs_per_s": len(runs) / pop_s,
-                "speedup": loop_s / pop_s, "population_gflops": flops / pop_s / 1e9})
+    reps = 1 if quick else 3
+    out.update({"runs": len(runs), "loop_s": loop_s, "loop_runs_per_s": len(runs) / loop_s})
     say(f"official Kou workload, {len(runs)} runs (d = 100..1000, 100 steps): per-run loop "
-        f"{loop_s:.2f}s ({out['loop_runs_per_s']:.1f} runs/s), population {pop_s:.2f}s "
-        f"({out['population_runs_per_s']:.1f} runs/s, best of {len(reps)}: "
-        f"{', '.join(f'{r:.2f}' for r in out['population_s_all'])}s): {out['speedup']:.1f}x faster; "
-        f"population {out['population_gflops']:.1f} GFLOP/s end to end")
+        f"{loop_s:.2f}s ({out['loop_runs_per_s']:.1f} runs/s)")
+    for key, span, label in (("", None, "population (span representation, the default for GD)"),
+                             ("primal_", False, "population, primal matmuls")):
+        times = [population_time(runs, device, span) for _ in range(reps)]
+        pop_s, flops = min(times)                 # best of 3; the loop is one long measurement
+        out.update({f"{key}population_s_all": [round(r[0], 3) for r in times],
+                    f"{key}population_s": pop_s, f"{key}speedup": loop_s / pop_s,
+                    f"{key}population_runs_per_s": len(runs) / pop_s,
+                    f"{key}population_gflops": flops / pop_s / 1e9})
+        say(f"  {label}: {pop_s:.2f}s ({len(runs) / pop_s:.1f} runs/s, best of {reps}: "
+            f"{', '.join(f'{r[0]:.2f}' for r in times)}s): {loop_s / pop_s:.1f}x faster than the "
+            f"loop; {flops / pop_s / 1e9:.1f} GFLOP/s executed")
     thr = step_throughput(device, d=200 if quick else 1000, n=20 if quick else 80,
                           m=5 if quick else 20, steps=5 if quick else 30)
     out.update({f"throughput_{k}": v for k, v in thr.items()})
-    say(f"d = {thr['d']}, n = {thr['n']}, m = {thr['m']} population (P = {thr['P']}): training step "
+    say(f"d = {thr['d']}, n = {thr['n']}, m = {thr['m']} population (P = {thr['P']}): primal "
+        f"training step "
         f"{thr['step_gflops']:.1f} GFLOP/s = {thr['step_gflops'] / out['ceiling_gflops']:.0%} of the "
         f"ceiling; end to end (sampling, init, diagnostics) {thr['end_to_end_gflops']:.1f} GFLOP/s = "
-        f"{thr['end_to_end_gflops'] / out['ceiling_gflops']:.0%}")
+        f"{thr['end_to_end_gflops'] / out['ceiling_gflops']:.0%}; the span step takes "
+        f"{thr['span_step_ms']:.2f} ms vs {thr['step_ms']:.2f} ms ({thr['span_speedup']:.1f}x faster)")
     opt_rows = optimizer_throughput(device, d=200 if quick else 1000, n=20 if quick else 80,
                                     m=5 if quick else 20, steps=5 if quick else 30)
     out["optimizers"] = opt_rows

@@ -24,7 +24,7 @@ def test_reconstruction_after_gd(noise, dtype):
 
 def test_decomposition_recovers_known_coefficients():
     s = small_setting(data__noise="isotropic")
-    c, _ = _setup([RunSpec(s, 0), RunSpec(fl.override(s, {"data.mu_norm": 0.0}), 1)], "cpu")
+    c, _ = _setup([RunSpec(s, 0), RunSpec(fl.override(s, {"data.mu_norm": 0.0}), 1)], "cpu", span=False)
     mu, xi, mask = c.batch.mu, c.batch.noise(), c.batch.mask               # (P,1,d), (P,n,1,d)
     P, n, _, d = xi.shape
     m = s.model.m
@@ -73,7 +73,7 @@ def test_decomposition_with_several_features_and_noise_patches():
 
 def test_residual_detects_updates_outside_the_span():
     s = small_setting()
-    c, _ = _setup([RunSpec(s, 0)], "cpu")
+    c, _ = _setup([RunSpec(s, 0)], "cpu", span=False)
     W = c.W0 + 0.1 * torch.randn_like(c.W0)                           # not in span{mu, xi}
     dec = decompose(W, c.W0, c.batch.mu, c.batch.noise(), c.batch.mask)
     assert dec.residual.item() > 0.01

@@ -18,7 +18,7 @@ from tests.test_population import _assert_same, _mixed_runs
 
 
 def _chunk(setting: fl.Setting, seeds=(0, 1, 2)):
-    c, _ = _setup([RunSpec(setting, s) for s in seeds], "cpu")
+    c, _ = _setup([RunSpec(setting, s) for s in seeds], "cpu", span=False)
     return c, _batch_weight(c, setting, 0)
 
 

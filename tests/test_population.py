@@ -38,12 +38,14 @@ def _assert_same(pop, singles):
                                        rtol=1e-8, atol=1e-10, err_msg=f"run {i}, log {name}")
 
 
+@pytest.mark.parametrize("span", [None, False])
 @pytest.mark.parametrize("estimator", ["gaussian", "sample"])
-def test_population_equals_single_runs_gd(estimator):
+def test_population_equals_single_runs_gd(estimator, span):
     runs = _mixed_runs(small_setting(train__test_estimator=estimator))
-    pop = train_chunk(runs)
+    pop = train_chunk(runs, span=span)
+    assert pop.span is (span is None), "GD at n K <= d trains in the span unless told not to"
     assert len(set(pop.steps)) > 1, "per-run stopping should give different stop steps"
-    _assert_same(pop, [train_chunk([r]) for r in runs])
+    _assert_same(pop, [train_chunk([r], span=span) for r in runs])
 
 
 @pytest.mark.parametrize("replacement", [False, True])

@@ -39,7 +39,7 @@ def test_n_mc_sets_the_number_of_gaussian_draws():
     base = fl.Setting(data=fl.SignalNoiseData(n=20, d=100, mu_norm=2.0, n_test=50),
                       model=fl.TwoLayerCNN.official(m=5),
                       train=fl.TrainConfig(steps=30, n_mc=3000, log_points=2))
-    c, _ = _setup([RunSpec(base, 0)], "cpu")
+    c, _ = _setup([RunSpec(base, 0)], "cpu", span=False)
     assert c.draws.eps.shape == (1, 3000, 10)
-    c, _ = _setup([RunSpec(fl.override(base, {"train.n_mc": 0}), 0)], "cpu")
+    c, _ = _setup([RunSpec(fl.override(base, {"train.n_mc": 0}), 0)], "cpu", span=False)
     assert c.draws.eps.shape == (1, 50, 10)

@@ -8,8 +8,15 @@ Jain et al. 2018). Figure: risk vs number of samples, their Fig. 1 style.
 Claims checked:
 1. Exactness: for Gaussian x the expected excess risk of the last iterate and of the Polyak average
    (w_0..w_t) is the second-moment recursion. Simulation mean over S seeds agrees at every logged step
-   within 4 standard errors (stated tolerance 4 SE / risk, shrinking like 1/sqrt(S)); checked with all
-   S seeds and with the first S/8, whose tolerance is sqrt(8) times wider.
+   within c SE (stated tolerance c SE / risk, shrinking like 1/sqrt(S)); checked with all S seeds and
+   with the first S/8, whose tolerance is sqrt(8) times wider. c is set for the whole family of
+   comparisons (grid points x 2 iterates x 2 seed counts x logged steps): the normal level at which
+   all of them together give a false alarm with probability <= 1e-3 if the recursion is exact
+   (Bonferroni, :func:`featlab.linear.analysis.family_z`; 4.47 for ``quick``'s 128 comparisons, 4.83
+   for ``paper``'s 720), then the Student-t quantile at that level. This replaced a fixed 4 SD per
+   comparison after the paper preset's S/8 = 64-seed check reached 4.33 SE against 4.29 (one of 720
+   comparisons, where a per-comparison 4 SD has a ~4% family-wise false-alarm rate); that history is
+   in BENCHMARKS.md.
 2. Zou et al.'s bound shape (constant step, B = 1, gamma < 1/(3 tr H)): the exact averaged risk stays
    below 4 x (EffBias + EffVar) at every logged N (their theorem, 2 EffBias + 2 EffVar on the 1/2-loss,
    in our no-1/2 convention; the constants were recalled, not checked against the paper's text), and the
@@ -27,14 +34,14 @@ import numpy as np
 import pandas as pd
 
 from featlab.experiments.base import Analysis, Context, Experiment, check_row
-from featlab.linear.analysis import agreement, mean_ci, run_frame
+from featlab.linear.analysis import agreement, family_z, mean_ci, run_frame
 from featlab.linear.config import LinearData, LinearOptim, LinearSetting, LinearTrain, spectrum, target
 from featlab.linear.plots import Panel, Series, line_panels
 from featlab.linear.predict import sgd_exact
 from featlab.sweep import Sweep
 from featlab.theory.linear import zou2021_bound_shape
 
-Z = 4.0
+ALPHA = 1e-3       # family-wise false-alarm probability of the exactness checks
 
 
 def _setting(p: int, steps: int, log_points: int) -> LinearSetting:
@@ -89,6 +96,7 @@ def analyze(ctx: Context) -> Analysis:
     if frame.empty:
         return Analysis(check={"passed": False, "rows": [check_row("runs", "some finish", "all diverged", False)]})
     groups = _group_curves(ctx, frame)
+    Z = family_z(sum(2 * 2 * len(g["steps"]) for g in groups), ALPHA)
     rows, panels, table = [], [], []
     for g in groups:
         for name, what in (("excess_risk", "last iterate"), ("excess_risk_avg", "Polyak average")):
@@ -96,7 +104,8 @@ def analyze(ctx: Context) -> Analysis:
             full = agreement(sim, exact, Z)
             few = agreement(sim[: max(2, len(sim) // 8)], exact, Z)
             rows.append(check_row(f"{g['label']}: {what}, sim vs exact recursion",
-                                  f"|mean - exact| <= {Z:g} SE at every logged step; tolerance shrinks ~ 1/sqrt(S)",
+                                  f"|mean - exact| <= c SE at every logged step (c: t quantile of {Z:.2f} SDs, "
+                                  f"family-wise false alarm <= {ALPHA:g}); tolerance shrinks ~ 1/sqrt(S)",
                                   f"{full.describe()}; {few.describe()}",
                                   full.passed and few.passed and full.tolerance < few.tolerance))
             table.append({"point": g["label"], "iterate": what, "seeds": full.seeds,
@@ -134,7 +143,8 @@ EXPERIMENT = Experiment(
     paper="Zou, Wu, Braverman, Gu, Kakade, COLT 2021 (arXiv 2103.12692)",
     figure="excess risk of one-pass SGD vs samples (last and averaged iterate)",
     claim="The expected excess risk of one-pass SGD on Gaussian linear regression is given exactly by the "
-          "second-moment recursion (simulation agrees within 4 SE at every step), and the averaged "
+          "second-moment recursion (simulation agrees within c SE at every step, c set for a family-wise "
+          "false-alarm rate of 1e-3), and the averaged "
           "iterate obeys Zou et al.'s EffBias + EffVar bound.",
     presets={"quick": quick, "paper": paper},
     analyze=analyze,

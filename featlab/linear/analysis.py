@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-__all__ = ["run_frame", "curves", "Agreement", "agreement", "mean_ci"]
+__all__ = ["run_frame", "curves", "Agreement", "agreement", "family_z", "mean_ci"]
 
 
 def run_frame(ctx) -> pd.DataFrame:
@@ -61,6 +61,15 @@ class Agreement:
     def describe(self) -> str:
         return (f"S={self.seeds}: max rel. error {self.max_rel_err:.3g} vs tolerance "
                 f"{self.tolerance:.3g} (= {self.z:.3g} SE); max |mean - theory|/SE = {self.max_z:.2f}")
+
+
+def family_z(comparisons: int, alpha: float = 1e-3) -> float:
+    """The normal level z at which ``comparisons`` checks |mean - theory| <= z SE together raise a
+    false alarm with probability <= ``alpha`` when the theory is exact (Bonferroni, two-sided):
+    z = Phi^{-1}(1 - alpha / (2 comparisons)). E.g. 16 -> 4.00, 128 -> 4.47, 720 -> 4.83."""
+    if comparisons < 1 or not 0 < alpha < 1:
+        raise ValueError(f"family_z needs comparisons >= 1 and 0 < alpha < 1, got {comparisons}, {alpha}")
+    return float(norm.isf(alpha / (2 * comparisons)))
 
 
 def agreement(sim: np.ndarray, theory: np.ndarray, z: float = 4.0) -> Agreement:

@@ -30,7 +30,7 @@ from featlab.models.activations import activation_pair
 from featlab.rng import generator
 
 __all__ = ["init_params", "class_signs", "readout", "preacts", "output_from_preacts",
-           "loss_and_grad", "loss_autograd", "second_layer_scale"]
+           "loss_and_grad", "loss_from_preacts", "loss_autograd", "second_layer_scale"]
 
 
 def second_layer_scale(cfg: TwoLayerCNN, K: int = 2) -> float:
@@ -107,12 +107,31 @@ def loss_and_grad(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
     weight (sigmoid(f) - (1+y)/2).
     """
     P, n, K, d = X.shape
-    W = params["W"]
     Xf = X.reshape(P, n * K, d)                                             # (P, nK, d)
-    z = torch.baddbmm(params["b"][:, None, :], Xf, W.transpose(1, 2))      # (P, nK, 2m)
+    z = torch.baddbmm(params["b"][:, None, :], Xf, params["W"].transpose(1, 2))  # (P, nK, 2m)
+    loss, f, Gt = loss_from_preacts(cfg, z, K, y, weight, need_grad, soft)
+    if Gt is None:
+        return loss, f, None
+    grads = {"W": torch.bmm(Gt, Xf)}                                        # (P, 2m, d)
+    if cfg.bias:                                        # else b stays 0: no gradient, no update
+        grads["b"] = Gt.sum(2)
+    return loss, f, grads
+
+
+def loss_from_preacts(cfg: TwoLayerCNN, z: torch.Tensor, K: int, y: torch.Tensor,
+                      weight: torch.Tensor, need_grad: bool = True, soft: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Loss (P,), outputs f (P, n) and the gradient's patch coefficients from the
+    pre-activations z (P, nK, 2m) (see :func:`loss_and_grad` for ``weight`` and ``soft``).
+
+    The coefficients are G^T (P, 2m, nK), G_{(i,p),k} = dL/df_i a c s_k sigma'(z_{i,p,k}), so
+    that \nabla_W L = G^T X and \nabla_b L = G^T 1 (None if not ``need_grad``).
+    """
+    P, nK, M = z.shape
+    n = nK // K
     sigma, dsigma = activation_pair(cfg)(z)
-    s = readout(cfg, K, W.dtype, W.device)                                  # (2m,) a c s_k
-    f = sigma.reshape(P, n, K, -1).sum(2) @ s                               # (P, n)
+    s = readout(cfg, K, z.dtype, z.device)                                  # (2m,) a c s_k
+    f = sigma.reshape(P, n, K, M).sum(2) @ s                                # (P, n)
     if soft:
         p_pos = 0.5 * (1 + y)                                               # target P(+1)
         sp = torch.nn.functional.softplus
@@ -126,12 +145,8 @@ def loss_and_grad(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
         g = weight * (torch.sigmoid(f) - p_pos)                             # (P, n) dL/df
     else:
         g = -weight * y * torch.sigmoid(neg_margin)                         # (P, n) dL/df
-    G = dsigma.reshape(P, n, K, -1) * (g[:, :, None, None] * s)             # (P, n, K, 2m)
-    Gt = G.reshape(P, n * K, -1).transpose(1, 2).contiguous()               # (P, 2m, nK)
-    grad_W = torch.bmm(Gt, Xf)                                              # (P, 2m, d)
-    if not cfg.bias:                                    # b stays 0: no gradient, no update
-        return loss, f, {"W": grad_W}
-    return loss, f, {"W": grad_W, "b": Gt.sum(2)}
+    G = dsigma.reshape(P, n, K, M) * (g[:, :, None, None] * s)              # (P, n, K, 2m)
+    return loss, f, G.reshape(P, nK, M).transpose(1, 2).contiguous()        # (P, 2m, nK)
 
 
 def loss_autograd(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Tensor,

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
-from featlab.models.cnn import loss_and_grad
 from featlab.rng import hash_beta, hash_uniform
+from featlab.train.span import SpanBasis, loss_and_grad_any
 
 __all__ = ["Strategy", "strategy_of", "step_gradient"]
 
@@ -89,20 +89,23 @@ def _ascent_point(params: dict, grads: dict, rho: torch.Tensor) -> dict:
 
 
 def step_gradient(model_cfg, strategy: Strategy, params: dict, batch, weight: torch.Tensor,
-                  hp: dict, t: int, need_grad: bool = True):
+                  hp: dict, t: int, need_grad: bool = True, span: SpanBasis | None = None):
     """Loss (P,) and outputs (P, n) of the step's objective at W, and its gradient (see the
-    module docstring). ``weight``: (P, n) full-batch or minibatch weights."""
+    module docstring). ``weight``: (P, n) full-batch or minibatch weights. With ``span``, params
+    and gradient are in the span representation (:mod:`featlab.train.span`; no mixup or SAM)."""
+    if span is not None and (strategy.mixup or strategy.sam):
+        raise ValueError("mixup and SAM train in the primal representation only (span=None)")
     X, y, soft = batch.X, batch.y, False
     if strategy.label_noise:
         y = _noisy_labels(y, hp["label_noise"], hp["key_ln"], t)
     if strategy.mixup:
         X, y = _mix(X, y, batch.mask, hp, t)
         soft = True
-    loss, f, grads = loss_and_grad(model_cfg, params, X, y, weight, need_grad, soft)
+    loss, f, grads = loss_and_grad_any(model_cfg, params, X, y, weight, need_grad, soft, span)
     if strategy.sam and need_grad:
         on = (hp["sam_steps"] == 0) | (t < hp["sam_steps"])
         rho = torch.where(on, hp["sam_rho"], torch.zeros_like(hp["sam_rho"]))
         if bool((rho > 0).any()):
-            _, _, grads = loss_and_grad(model_cfg, _ascent_point(params, grads, rho), X, y,
-                                        weight, True, soft)
+            _, _, grads = loss_and_grad_any(model_cfg, _ascent_point(params, grads, rho), X, y,
+                                            weight, True, soft)
     return loss, f, grads

@@ -3,7 +3,9 @@ r"""Population trainer: P runs stacked on a leading axis, advanced in lockstep.
 Every tensor of a chunk carries the population axis first: data X (P, n, K, d), weights
 W (P, 2m, d), per-run hyperparameters (P,). One step is two batched matmuls for all runs
 (:func:`featlab.models.cnn.loss_and_grad`, through the step objective of
-:mod:`featlab.train.objective`: minibatch, label noise, mixup, SAM) and one optimizer update.
+:mod:`featlab.train.objective`: minibatch, label noise, mixup, SAM) and one optimizer update;
+with a linear optimizer it is one (nK x nK) matmul in the span of the patches
+(:mod:`featlab.train.span`, chosen automatically; W is rebuilt only for diagnostics).
 The data come from any registered data model (``featlab.data.REGISTRY``). A run stops when its
 train loss falls below its ``loss_threshold``, when it reaches its step budget, or when it
 diverges (non-finite loss or gradient); stopped runs are frozen, logged one last time and
@@ -29,10 +31,11 @@ from featlab.config import Setting, config_hash, flatten
 from featlab.data import PatchBatch, sample_run, stack_runs
 from featlab.diagnostics.decomposition import decompose, summaries
 from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
-from featlab.models.cnn import init_params, loss_and_grad
+from featlab.models.cnn import init_params
 from featlab.optim.base import tree_select
 from featlab.rng import hash_uniform, run_key
 from featlab.train.objective import Strategy, step_gradient, strategy_of
+from featlab.train.span import SpanBasis, loss_and_grad_any, span_eligible
 
 __all__ = ["RunSpec", "ChunkResult", "PER_RUN_FIELDS", "per_run_fields", "structural_key",
            "plan_chunks", "log_schedule", "train_chunk", "METRICS", "metric_names"]
@@ -93,6 +96,7 @@ class ChunkResult:
     wall_s: float = 0.0
     device: str = "cpu"
     flops: float = 0.0                       # matmul FLOPs of the training steps
+    span: bool = False                       # trained in the span representation
 
 
 def structural_key(setting: Setting) -> tuple:
@@ -178,14 +182,25 @@ class _Chunk:
     draws: TestDraws
     hp: dict[str, torch.Tensor] = field(default_factory=dict)  # per-run tensors (L,)
     strategy: Strategy = Strategy()
+    span: SpanBasis | None = None            # params are {"C", "b"} in the span representation
 
     def select(self, keep: torch.Tensor) -> "_Chunk":
         return _Chunk(self.ids[keep], self.batch.select(keep), tree_select(self.params, keep),
                       self.W0[keep], tree_select(self.opt_state, keep), self.draws.select(keep),
-                      {k: v[keep] for k, v in self.hp.items()}, self.strategy)
+                      {k: v[keep] for k, v in self.hp.items()}, self.strategy,
+                      None if self.span is None else self.span.select(keep))
+
+    def primal(self) -> dict[str, torch.Tensor]:
+        """{"W": (L, 2m, d), "b": (L, 2m)}, rebuilt as W_0 + C X in the span representation."""
+        if self.span is None:
+            return self.params
+        return {"W": self.span.weights(self.params["C"], self.W0), "b": self.params["b"]}
 
 
-def _setup(runs: list[RunSpec], device: str) -> tuple[_Chunk, optim.Transform]:
+def _setup(runs: list[RunSpec], device: str, span: bool | None = None
+           ) -> tuple[_Chunk, optim.Transform]:
+    """Sample, initialize and place a chunk; ``span``: train in the span representation
+    (None: when :func:`featlab.train.span.span_eligible`)."""
     s0 = runs[0].setting
     dtype = _dtype(s0)
     seeds = [r.seed for r in runs]
@@ -214,8 +229,18 @@ def _setup(runs: list[RunSpec], device: str) -> tuple[_Chunk, optim.Transform]:
     params = {k: v.to(device) for k, v in params.items()}
     hp = {k: v.to(device) for k, v in hp.items()}
     opt = optim.build(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS})
-    chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, params["W"].clone(),
-                   opt.init(params), draws, hp, strategy_of([r.setting.optim for r in runs]))
+    strategy = strategy_of([r.setting.optim for r in runs])
+    W0 = params["W"].clone()
+    eligible = span_eligible(s0, strategy.mixup, strategy.sam, batch.X.shape[1] * batch.X.shape[2])
+    if span and not eligible:
+        raise ValueError("span=True needs gd/sgd/momentum/nesterov without weight decay, clipping, "
+                         "mixup or SAM, and n K <= d; use span=None to choose automatically")
+    basis = None
+    if (eligible if span is None else span):
+        basis = SpanBasis.build(batch.X, W0)
+        params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
+    chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
+                   opt.init(params), draws, hp, strategy, basis)
     return chunk, opt
 
 
@@ -287,17 +312,18 @@ def _diagnostics(c: _Chunk, s0: Setting, rows: torch.Tensor, loss: torch.Tensor,
     data = s0.data
     out = {"train_loss": loss[rows], "step_loss": step_loss[rows]}
     out.update(_train_metrics(sub.batch, f[rows], data.group_names))
-    out.update(test_metrics(s0.model, sub.params, sub.draws, sub.batch.mu, sub.hp["sigma_p"],
+    params = sub.primal()
+    out.update(test_metrics(s0.model, params, sub.draws, sub.batch.mu, sub.hp["sigma_p"],
                             sub.hp["orthogonal"], data.group_names))
     if step == 0:                                       # W = W0: gamma = rho = 0 exactly
         zero = torch.zeros(len(rows), dtype=torch.float64, device=rows.device)
         out.update({k: zero for k in metric_names(s0)
                     if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
     else:
-        dec = decompose(sub.params["W"], sub.W0, sub.batch.mu, sub.batch.noise(), mask,
+        dec = decompose(params["W"], sub.W0, sub.batch.mu, sub.batch.noise(), mask,
                         sub.batch.mu_class)
         out.update(summaries(dec, sub.batch.y, mask, data.feature_names))
-    W, W0 = sub.params["W"].to(torch.float64), sub.W0.to(torch.float64)
+    W, W0 = params["W"].to(torch.float64), sub.W0.to(torch.float64)
     out["weight_movement"] = (W - W0).flatten(1).norm(dim=1) / W0.flatten(1).norm(dim=1)
     names = list(out)
     stacked = torch.stack([out[k].to(torch.float64) for k in names]).cpu()   # one transfer
@@ -311,12 +337,15 @@ def _finite_rows(loss: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def train_chunk(runs: list[RunSpec], device: str = "cpu",
-                on_step: Callable[[int, int], None] | None = None) -> ChunkResult:
-    """Train one chunk of structurally identical runs in lockstep; see the module docstring."""
+                on_step: Callable[[int, int], None] | None = None, span: bool | None = None
+                ) -> ChunkResult:
+    """Train one chunk of structurally identical runs in lockstep; see the module docstring.
+    ``span``: force (True) or forbid (False) the span representation; None chooses it when
+    eligible (:mod:`featlab.train.span`)."""
     t_start = time.perf_counter()
     s0 = runs[0].setting
     P = len(runs)
-    c, opt = _setup(runs, device)
+    c, opt = _setup(runs, device, span)
     T = int(c.hp["steps"].max())
     logs: dict[int, list[int]] = {}                    # step -> budgets whose schedule has it
     for budget in sorted(set(c.hp["steps"].tolist())):
@@ -340,12 +369,16 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         if sgd or weight is None:
             weight = _batch_weight(c, s0, t)            # GD: fixed mask / n_p, cached
         loss, f, grads = step_gradient(s0.model, c.strategy, c.params, c.batch, weight, c.hp, t,
-                                       need_grad=t < T)
+                                       need_grad=t < T, span=c.span)
         L, n, K = c.batch.X.shape[:3]
-        flops += (2 * grad_evals if t < T else 1) * 2 * L * n * K * d * M
+        if c.span is None:                              # forward + backward matmul
+            flops += (2 * grad_evals if t < T else 1) * 2 * L * n * K * d * M
+        else:                                           # (X X^T) C^T only
+            flops += 2 * L * (n * K) ** 2 * M
         if stochastic and (t in logs or thresholds):
             full = c.batch.mask / c.batch.mask.sum(1, keepdim=True)
-            loss_full, f, _ = loss_and_grad(s0.model, c.params, c.batch.X, c.batch.y, full, False)
+            loss_full, f, _ = loss_and_grad_any(s0.model, c.params, c.batch.X, c.batch.y, full,
+                                                False, span=c.span)
         else:
             loss_full = loss
         # fast path: no log due, no budget reached, no threshold, everything finite
@@ -383,7 +416,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             next_budget = int(c.hp["steps"][~frozen].min())
         updates, c.opt_state = opt.update(grads, c.opt_state, c.params, t)
         if any_frozen:                                  # v += active * u
-            active = (~frozen).to(c.params["W"].dtype)
+            active = (~frozen).to(c.W0.dtype)
             for k, u in updates.items():
                 c.params[k].addcmul_(u, active.reshape(-1, *([1] * (u.dim() - 1))))
         else:
@@ -395,11 +428,12 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
     return ChunkResult(runs, status, stopped_at, final, cat(rec_run).astype(np.int64),
                        cat(rec_step).astype(np.int64), {k: cat(v) for k, v in rec_vals.items()},
-                       wall_s=time.perf_counter() - t_start, device=str(device), flops=flops)
+                       wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
+                       span=c.span is not None)
 
 
-def run_population(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None
-                   ) -> list[ChunkResult]:
+def run_population(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
+                   span: bool | None = None) -> list[ChunkResult]:
     """Train all ``runs`` (chunked); convenience wrapper without a store."""
-    return [train_chunk(ch, device) for ch in plan_chunks(runs, device, chunk_size)]
+    return [train_chunk(ch, device, span=span) for ch in plan_chunks(runs, device, chunk_size)]
 
