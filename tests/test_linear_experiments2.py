@@ -11,7 +11,7 @@ import pytest
 
 from featlab.linear.compare import sample_inflation, sgd_tuned_curves
 from featlab.linear.config import LinearData, LinearModel, LinearOptim, LinearSetting, LinearTrain, spectrum, target
-from featlab.linear.frontier import compute_frontier, two_term_exponents
+from featlab.linear.frontier import compute_frontier, four_term_exponents, two_term_exponents
 from featlab.linear.predict import sgd_exact
 from featlab.runner import run_experiment
 
@@ -54,6 +54,26 @@ def test_frontier_recovers_two_term_exponents():
     assert abs(fr.eta - 1 / 3) < 0.03 and abs(fr.xi - 1 / 3) < 0.05
     xi, eta = two_term_exponents(0.5 + 1e-9, 0.75)       # a_d = 2 alpha = 1, b_r = (2a+2b-1)/(2a) = 1.5
     assert abs(xi - 0.6) < 1e-6 and abs(eta - 0.6) < 1e-6
+
+
+@pytest.mark.parametrize("alpha, beta, binding", [(0.75, 0.3, "F_pp = F_0"), (1.0, 0.2, "F_pp = F_0"),
+                                                  (0.7, 0.6, "F_pp = F_ac"), (1.0, 0.8, "F_pp = F_ac"),
+                                                  (0.7, 0.9, "F_ac = K_pp"), (1.0, 1.5, "F_ac = K_pp")])
+def test_four_term_model_balances_the_binding_pair_in_closed_form(alpha, beta, binding):
+    """The max-min over term exponents equals the closed-form balance of the two binding terms:
+    F_pp = F_0 (2 beta < 1): xi = 1/(2a+1), eta = (2a+2b-1)/(2a+1); F_pp = F_ac (1/2 < beta < alpha):
+    xi = b/(a+b), eta = (2a+2b-1)/(2(a+b)); F_ac = K_pp (beta > alpha): xi = 1/2, eta = 1 - 1/(4a)."""
+    xi, eta, got = four_term_exponents(alpha, beta)
+    p = 2 * alpha + 2 * beta - 1
+    want = {"F_pp = F_0": (1 / (2 * alpha + 1), p / (2 * alpha + 1)),
+            "F_pp = F_ac": (beta / (alpha + beta), p / (2 * (alpha + beta))),
+            "F_ac = K_pp": (0.5, 1 - 1 / (4 * alpha))}[binding]
+    assert got == binding
+    assert abs(xi - want[0]) < 1e-4 and abs(eta - want[1]) < 1e-4
+    if binding == "F_pp = F_0":                          # the two-term model is the same balance there
+        assert np.allclose(two_term_exponents(alpha, beta), (xi, eta), atol=1e-4)
+    with pytest.raises(ValueError, match="2 alpha > 1"):
+        four_term_exponents(0.4, beta)
 
 
 # ----------------------------------------------------------------------------- experiments

@@ -17,6 +17,17 @@ and the population-bias term :math:`F_{pp}(r) \asymp (\gamma r)^{-(2\alpha+2\bet
 on :math:`\sum_j j^{-2\alpha-2\beta}e^{-2\gamma r j^{-2\alpha}}`); balancing them at f = d r gives
 :math:`\xi = b_r/(a_d + b_r)`, :math:`\eta = a_d b_r/(a_d + b_r)`. The paper's other terms (the embedding
 term :math:`F_{ac}` and SGD noise :math:`K_{pp}`, which define its phases II-IV) are not modelled.
+
+:func:`four_term_exponents` adds them, with the component exponents as restated (verbatim) by a
+follow-up paper (Wang, Liu, Chen, "From spectra to joint schedules", found with the search tool; the
+paper's own Table 2 could not be retrieved): forcing :math:`F_{pp} \asymp r^{-q_F}`,
+:math:`q_F = (2\alpha+2\beta-1)/(2\alpha)`; kernel :math:`K_{pp} \asymp r^{-q_K}`,
+:math:`q_K = 2 - 1/(2\alpha)`; floor :math:`F_0 \asymp d^{-(2\alpha+2\beta-1)}` (2 beta < 1) or
+:math:`d^{-2\alpha}`; and, for 2 beta > 1 only, :math:`F_{ac} \asymp d^{-1} r^{-(q_K-1)}`. With
+:math:`d = f^\xi`, :math:`r = f^{1-\xi}` every term is a power :math:`f^{-e_k(\xi)}` with :math:`e_k` linear
+in :math:`\xi`, so :math:`\eta = \max_\xi \min_k e_k(\xi)` and :math:`\xi^*` its maximizer; the two terms
+that meet there name the model's phase (Ia: F_pp = F_0; II: F_pp = F_ac; III: F_ac = K_pp). Constants are
+ignored, so this is the large-f asymptote, for 2 alpha > 1 only.
 """
 
 from __future__ import annotations
@@ -27,7 +38,8 @@ import numpy as np
 
 from featlab.theory.linear import gaussian_feature_regression, sgd_last_iterate_risk
 
-__all__ = ["plrf_loss_grid", "Frontier", "compute_frontier", "two_term_exponents", "plrf_step"]
+__all__ = ["plrf_loss_grid", "Frontier", "compute_frontier", "two_term_exponents", "four_term_exponents",
+           "plrf_step"]
 
 
 def plrf_step(alpha: float, v: int, scale: float = 0.25) -> float:
@@ -94,3 +106,28 @@ def two_term_exponents(alpha: float, beta: float) -> tuple[float, float]:
     a_d = 2 * alpha - max(0.0, 1 - 2 * beta)
     b_r = (2 * alpha + 2 * beta - 1) / (2 * alpha)
     return b_r / (a_d + b_r), a_d * b_r / (a_d + b_r)
+
+
+def _term_exponents(alpha: float, beta: float) -> dict[str, tuple[float, float]]:
+    """{term: (e(0), slope)}: the term is f^-(e(0) + slope xi) at d = f^xi, r = f^(1-xi)."""
+    p = 2 * alpha + 2 * beta - 1
+    q_f, q_k = p / (2 * alpha), 2 - 1 / (2 * alpha)
+    floor = p if 2 * beta < 1 else 2 * alpha
+    terms = {"F_pp": (q_f, -q_f), "F_0": (0.0, floor), "K_pp": (q_k, -q_k)}
+    if 2 * beta > 1:
+        terms["F_ac"] = (q_k - 1, 1 - (q_k - 1))           # d^-1 r^-(q_K - 1)
+    return terms
+
+
+def four_term_exponents(alpha: float, beta: float) -> tuple[float, float, str]:
+    """(xi, eta, binding terms) of the four-term model in the module docstring (2 alpha > 1)."""
+    if 2 * alpha <= 1 or 2 * (alpha + beta) <= 1:
+        raise ValueError(f"four_term_exponents needs 2 alpha > 1 and 2(alpha + beta) > 1, got alpha={alpha}, "
+                         f"beta={beta}")
+    terms = _term_exponents(alpha, beta)
+    xi = np.linspace(0.0, 1.0, 200_001)
+    e = {k: a + b * xi for k, (a, b) in terms.items()}
+    low = np.min(np.stack(list(e.values())), axis=0)
+    i = int(np.argmax(low))
+    near = sorted((k for k, v in e.items() if abs(v[i] - low[i]) < 1e-4), key=lambda k: "F_pp F_0 F_ac K_pp".index(k))
+    return float(xi[i]), float(low[i]), " = ".join(near)
