@@ -91,6 +91,20 @@ def test_sgd_vs_ridge_small(tmp_path):
     assert 2.0 < first < 20.0
 
 
+def test_ridge_needs_polynomially_more_samples_than_tail_averaged_sgd_on_the_separating_instance():
+    """Claim (2) of Zou et al. 2021 on the derived instance (1/i spectrum, w* = e_1): ridge's
+    inflation over tail-averaged SGD grows faster than log N; against the Polyak average of the
+    same runs it does not, so the check can fail."""
+    svr = importlib.import_module("featlab.experiments.sgd_vs_ridge")
+
+    tail = svr._separation_row("quick", tail=True)
+    polyak = svr._separation_row("quick", tail=False)
+    assert tail["passed"], tail["measured"]
+    assert not polyak["passed"], polyak["measured"]
+    infl = svr._separation(*svr.SEPARATION["quick"], True)["inflation"]
+    assert np.all(np.diff(infl) > 0) and infl[-1] > 4
+
+
 def test_benign_linear_small(tmp_path):
     bl = importlib.import_module("featlab.experiments.benign_linear")
 
