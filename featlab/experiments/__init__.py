@@ -26,6 +26,7 @@ _MODULES = {
     "sgd-linear-risk": "featlab.experiments.sgd_linear_risk",
     "sgd-vs-ridge": "featlab.experiments.sgd_vs_ridge",
     "double-descent": "featlab.experiments.double_descent",
+    "rf-double-descent": "featlab.experiments.rf_double_descent",
     "benign-linear": "featlab.experiments.benign_linear",
     "scaling-law-linear": "featlab.experiments.scaling_law_linear",
     "plrf-phases": "featlab.experiments.plrf_phases",

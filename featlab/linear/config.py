@@ -6,7 +6,8 @@ unchanged (``--set data.p=400``, ``--grid optim.lr=0.1,0.2``).
 
 Data (Gaussian linear regression): :math:`x \sim N(0, H)`, :math:`H = \mathrm{diag}(\lambda_1..\lambda_p)`,
 :math:`y = \langle x, w^*\rangle + \varepsilon`, :math:`\varepsilon \sim N(0, \sigma^2)`.
-Model: :math:`f(x) = \langle A^\top x, \theta\rangle` with :math:`A = I_p` (``linear``) or a Gaussian
+Model: :math:`f(x) = \langle A^\top x, \theta\rangle` (or :math:`\langle \mathrm{relu}(A^\top x), \theta\rangle`
+for ``relu_rf``) with :math:`A = I_p` (``linear``) or a Gaussian
 :math:`A \in \mathbb R^{p\times M}`, :math:`A_{ij} \sim N(0, 1/M)` (``sketch``: Lin et al. 2024's
 :math:`f(x) = \langle Sx, v\rangle` with :math:`S = A^\top`; ``plrf``: Paquette et al. 2024's random
 features :math:`W^\top x` with :math:`W = A`, d = M; the two are the same law).
@@ -87,13 +88,15 @@ class LinearData:
 
 @dataclass(frozen=True)
 class LinearModel:
-    """``linear`` (A = I_p), or ``sketch`` / ``plrf`` with M Gaussian features A_ij ~ N(0, 1/M), M <= p."""
+    """``linear`` (A = I_p), or ``sketch`` / ``plrf`` with M Gaussian features A_ij ~ N(0, 1/M), M <= p,
+    or ``relu_rf``: M ReLU random features relu(A^T x), A_ij ~ N(0, 1/p), any M (Mei & Montanari 2019;
+    fitted by ridge or min-norm)."""
 
-    name: Literal["linear", "sketch", "plrf"] = "linear"
+    name: Literal["linear", "sketch", "plrf", "relu_rf"] = "linear"
     M: int = 0
 
     def __post_init__(self) -> None:
-        _choice("model.name", self.name, ("linear", "sketch", "plrf"))
+        _choice("model.name", self.name, ("linear", "sketch", "plrf", "relu_rf"))
         _check(isinstance(self.M, int) and self.M >= 0, "model.M", self.M,
                "use an integer number of features M >= 1 (0 = p, the linear model)")
         _check(self.name == "linear" or self.M >= 1, "model.M", self.M,
@@ -165,9 +168,11 @@ class LinearSetting:
 
     def __post_init__(self) -> None:
         d, m, o = self.data, self.model, self.optim
-        _check(m.M <= d.p, "model.M", m.M,
+        _check(m.M <= d.p or m.name == "relu_rf", "model.M", m.M,
                f"use M <= p = {d.p} (more features than input dimensions add nothing: the "
                f"approximation error is already 0 at M = p)")
+        _check(m.name != "relu_rf" or o.name in ("ridge", "minnorm"), "optim.name", o.name,
+               "model.name=relu_rf is fitted by ridge or minnorm (--set optim.name=ridge)")
         if o.name == "sgd":
             limit = stability_limit(d, o.batch_size)
             _check(o.lr < limit, "optim.lr", o.lr,

@@ -16,6 +16,7 @@ import numpy as np
 from featlab.plots import OKABE_ITO, _save, _style
 
 import matplotlib.pyplot as plt  # noqa: E402  (featlab.plots selected the Agg backend)
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 __all__ = ["Series", "Panel", "line_panels", "value_heatmap", "tuned_comparison_figure"]
 
@@ -59,6 +60,16 @@ def _draw(ax, s: Series, color: str) -> None:
         ax.plot(x, y, color=color, label=s.label, lw=1.2, marker=None)
 
 
+def _plain_log_labels(axis, lim: tuple[float, float]) -> None:
+    """Plain numbers on a log axis (0.5, 2, 100 rather than 5 x 10^-1); minor ticks at 2 and 5 are
+    labelled only when the axis spans under two decades, where decade labels alone are too sparse."""
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    lo, hi = (max(v, 1e-300) for v in lim)
+    axis.set_minor_formatter(plain if np.log10(hi / lo) < 2 else NullFormatter())
+
+
 def line_panels(panels: list[Panel], path: str | Path, title: str = "", ncols: int | None = None) -> Path:
     """Panels side by side (wrapping after ``ncols``); each series in its own Okabe-Ito colour."""
     ncols = ncols or min(len(panels), 3)
@@ -71,6 +82,9 @@ def line_panels(panels: list[Panel], path: str | Path, title: str = "", ncols: i
                 _draw(ax, s, OKABE_ITO[(s.color if s.color is not None else k) % len(OKABE_ITO)])
             ax.set_xscale("log" if panel.logx else "linear")
             ax.set_yscale("log" if panel.logy else "linear")
+            for axis, log, lim in ((ax.xaxis, panel.logx, ax.get_xlim()), (ax.yaxis, panel.logy, ax.get_ylim())):
+                if log:
+                    _plain_log_labels(axis, lim)
             ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel)
             ax.grid(alpha=0.3, which="both", lw=0.5)
             ax.legend()

@@ -5,11 +5,14 @@ Write the math for one run, then batch it. One run (see :mod:`featlab.linear.con
 * data: :math:`x_k \sim N(0, H)`, :math:`y_k = \langle x_k, w^*\rangle + \varepsilon_k`, k = 1..n
   (one-pass SGD: n = steps x B, batch t is samples tB..tB+B-1, each used once);
 * features :math:`z_k = A^\top x_k \in \mathbb R^F` (A = I for the linear model, F = p; a Gaussian
-  sketch / random-feature matrix with N(0, 1/M) entries otherwise, F = M);
+  sketch / random-feature matrix with N(0, 1/M) entries otherwise, F = M), or ReLU random features
+  :math:`z_k = \mathrm{relu}(A^\top x_k)` with N(0, 1/p) entries (``relu_rf``);
 * fit :math:`\theta \in \mathbb R^F` by SGD, GD, ridge or min-norm;
 * measure the excess risk *exactly given* :math:`\theta` (no test sample):
   :math:`E_x\langle x, A\theta - w^*\rangle^2 = \sum_i \lambda_i (A\theta - w^*)_i^2`, and the test MSE
-  ``risk`` = excess + sigma^2. SGD also logs the Polyak average :math:`\bar\theta_t = \frac1{t+1}\sum_{u\le t}\theta_u`
+  ``risk`` = excess + sigma^2; for ``relu_rf`` the excess is
+  :math:`\theta^\top K\theta - 2\theta^\top c + w^{*\top}Hw^*` with the exact feature moments K, c of
+  :mod:`featlab.theory.linear.random_features`. SGD also logs the Polyak average :math:`\bar\theta_t = \frac1{t+1}\sum_{u\le t}\theta_u`
   (``excess_risk_avg``, the iterate of Zou et al. 2021); GD, ridge and min-norm log ``train_loss``
   :math:`\frac1n\|y - Z\theta\|^2`.
 
@@ -31,6 +34,7 @@ from featlab.config import flatten
 from featlab.linear.config import LinearSetting, spectrum, target
 from featlab.rng import generator
 from featlab.theory.linear import schedule as step_schedule
+from featlab.theory.linear.random_features import relu_feature_moments
 from featlab.train.population import ChunkResult, RunSpec, log_schedule
 
 __all__ = ["PER_RUN_FIELDS", "structural_key", "plan_chunks", "train_chunk", "sample_features",
@@ -73,7 +77,8 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
         s = group[0].setting
         item = 8 if s.train.dtype == "float64" else 4
         n, F, p = _n_samples(s), s.features, s.data.p
-        per_run = item * (n * (F + 1) + p * (F + 2) + 4 * F + min(n, F) ** 2)
+        per_run = item * (n * (F + 1) + p * (F + 2) + 4 * F + min(n, F) ** 2
+                          + (F * F if s.model.name == "relu_rf" else 0))
         if chunk_size:
             size = chunk_size
         else:
@@ -89,12 +94,14 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
 # ----------------------------------------------------------------------------- one run's draws
 
 def sample_features(setting: LinearSetting, seed: int) -> np.ndarray | None:
-    """A (p, M) with N(0, 1/M) entries from stream (seed, "features"); None for the linear model."""
+    """A (p, M) with N(0, 1/M) entries (N(0, 1/p) for ``relu_rf``) from stream (seed, "features");
+    None for the linear model."""
     if setting.model.name == "linear":
         return None
     p, M = setting.data.p, setting.model.M
     g = generator(seed, "features")
-    return (torch.randn(p, M, generator=g, dtype=torch.float64) / M**0.5).numpy()
+    scale = p if setting.model.name == "relu_rf" else M
+    return (torch.randn(p, M, generator=g, dtype=torch.float64) / scale**0.5).numpy()
 
 
 def sample_data(setting: LinearSetting, seed: int, n: int, dtype: torch.dtype = torch.float64
@@ -117,6 +124,8 @@ def sample_data(setting: LinearSetting, seed: int, n: int, dtype: torch.dtype = 
         X = torch.randn(m, d.p, generator=gx, dtype=torch.float64) * lam.sqrt()       # (m, p)
         y.append(X @ w + d.sigma2**0.5 * torch.randn(m, generator=ge, dtype=torch.float64))
         Z.append(X if A is None else X @ A)                                            # (m, F)
+    if setting.model.name == "relu_rf":
+        Z = [torch.relu(z) for z in Z]
     return torch.cat(Z).to(dtype), torch.cat(y).to(dtype)
 
 
@@ -141,7 +150,13 @@ def _stack(runs: list[RunSpec], device: str, dtype: torch.dtype) -> dict[str, to
         "w_star": torch.tensor(np.stack([target(r.setting.data) for r in runs]), dtype=dtype),
         "sigma2": torch.tensor([r.setting.data.sigma2 for r in runs], dtype=dtype),      # (P,)
     }
-    if feats[0] is not None:
+    if s0.model.name == "relu_rf":                      # exact test-risk moments of each run's features
+        mom = [relu_feature_moments(A, spectrum(r.setting.data), target(r.setting.data))
+               for A, r in zip(feats, runs)]
+        out["K"] = torch.tensor(np.stack([m.K for m in mom]), dtype=dtype)                  # (P, F, F)
+        out["c"] = torch.tensor(np.stack([m.c for m in mom]), dtype=dtype)                  # (P, F)
+        out["target_var"] = torch.tensor([m.target_var for m in mom], dtype=dtype)          # (P,)
+    elif feats[0] is not None:
         out["A"] = torch.tensor(np.stack(feats), dtype=dtype)                               # (P, p, F)
     if s0.optim.name == "sgd":
         out["gamma"] = torch.tensor(np.stack([step_sizes(r.setting) for r in runs]), dtype=dtype)
@@ -153,7 +168,11 @@ def _stack(runs: list[RunSpec], device: str, dtype: torch.dtype) -> dict[str, to
 
 
 def _excess(theta: torch.Tensor, c: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(P,) sum_i lambda_i (A theta - w*)_i^2, exact given theta (P, F)."""
+    """(P,) sum_i lambda_i (A theta - w*)_i^2, exact given theta (P, F) (ReLU features: theta^T K theta
+    - 2 theta^T c + w*^T H w*)."""
+    if "K" in c:
+        quad = (torch.bmm(c["K"], theta[:, :, None])[:, :, 0] * theta).sum(1)
+        return quad - 2 * (c["c"] * theta).sum(1) + c["target_var"]
     w = theta if "A" not in c else torch.bmm(c["A"], theta[:, :, None])[:, :, 0]        # (P, p)
     return (c["lam"] * (w - c["w_star"]) ** 2).sum(1)
 

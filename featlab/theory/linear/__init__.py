@@ -2,7 +2,8 @@
 
 Exact results (expectations over data and SGD noise, closed forms or O(T d) recursions):
 ``sgd_risk`` (one-pass minibatch SGD on Gaussian linear regression, last and tail-averaged iterate),
-``features`` (linear features of Gaussian data reduce exactly to linear regression), the fixed-W /
+``features`` (linear features of Gaussian data reduce exactly to linear regression),
+``random_features`` (exact moments and test risk of ReLU random features; Gaussian-equivalent ridge), the fixed-W /
 fixed-sketch risks in ``plrf`` and ``sketched``. Asymptotic equivalents: ``ridge`` (deterministic
 equivalent), ``sketched.sketched_approx_error``. Theta-models with constants set to 1:
 ``sketched.sketched_risk_model``, ``sgd_risk.zou2021_bound_shape``. Fitting: ``fit``.
@@ -21,6 +22,12 @@ from featlab.theory.linear.plrf import (
     plrf_problem,
     plrf_reduction,
     plrf_sgd_risk,
+)
+from featlab.theory.linear.random_features import (
+    ReluFeatureMoments,
+    relu_feature_moments,
+    relu_rf_ridge_equivalent,
+    relu_rf_risk,
 )
 from featlab.theory.linear.ridge import (
     BartlettRanks,
@@ -66,6 +73,11 @@ __all__ = [
     "ridge_kappa",
     "RidgeEquivalent",
     "ridge_equivalent",
+    # random_features
+    "ReluFeatureMoments",
+    "relu_feature_moments",
+    "relu_rf_risk",
+    "relu_rf_ridge_equivalent",
     "RiskParts",
     "hastie_isotropic_ridgeless",
     "BartlettRanks",
