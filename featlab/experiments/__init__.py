@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 
 from featlab.config import ConfigError
-from featlab.experiments.base import Analysis, Context, Experiment, check_row
+from featlab.experiments.base import (Analysis, Context, Control, Experiment, check_row, report_row,
+                                     verdict)
 
-__all__ = ["Experiment", "Analysis", "Context", "check_row", "get_experiment", "experiments"]
+__all__ = ["Experiment", "Analysis", "Context", "Control", "check_row", "report_row", "verdict",
+           "get_experiment", "experiments"]
 
 _MODULES = {
     # signal-noise data and two-layer CNNs
