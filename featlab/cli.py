@@ -81,6 +81,8 @@ def run(
     set_: list[str] = typer.Option([], "--set", help="Fix a field: --set data.n=40 (repeatable)."),
     grid: list[str] = typer.Option([], "--grid", help="Sweep a field: --grid data.d=200,400,800."),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Runs per grid point."),
+    seed_offset: Optional[int] = typer.Option(None, "--seed-offset",
+                                              help="First seed (fresh seeds for a re-run, see CHECKS.md)."),
     out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
@@ -93,6 +95,8 @@ def run(
     axes = {k: [x for x in v.split(",") if x] for k, v in _parse_pairs(grid, "--grid").items()}
     if seeds is not None and seeds < 1:
         _fail(f"--seeds={seeds} is invalid: use an integer >= 1")
+    if seed_offset is not None and seed_offset < 0:
+        _fail(f"--seed-offset={seed_offset} is invalid: use an integer >= 0")
     if chunk_size is not None and chunk_size < 1:
         _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -114,7 +118,7 @@ def run(
 
     try:
         outcome = run_experiment(experiment, preset, overrides=overrides, grid=axes, seeds=seeds,
-                                 out=out, device=device, chunk_size=chunk_size,
+                                 seed_offset=seed_offset, out=out, device=device, chunk_size=chunk_size,
                                  report=not no_report, progress=advance, on_start=on_start,
                                  on_chunk=chunk_line)
     except (ConfigError, StoreError) as err:
@@ -129,6 +133,13 @@ def run(
     _print_outcome(outcome)
 
 
+def _status_mark(row: dict[str, Any]) -> str:
+    """PASS / FAIL for a checked row, 'reported' for a row that is shown but not tested."""
+    if row.get("status") == "reported" or row.get("passed") is None:
+        return "[dim]reported[/]"
+    return "[green]PASS[/]" if row["passed"] else "[red]FAIL[/]"
+
+
 def _print_outcome(outcome: Any) -> None:
     check = outcome.check or {}
     if check:
@@ -136,16 +147,53 @@ def _print_outcome(outcome: Any) -> None:
         for col in ("quantity", "claim", "measured", "pass"):
             table.add_column(col, overflow="fold")
         for r in check.get("rows", []):
-            table.add_row(r["quantity"], r["claim"], str(r["measured"]),
-                          "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]")
+            table.add_row(r["quantity"], r["claim"], str(r["measured"]), _status_mark(r))
         console.print(table)
         verdict = "[bold green]PASS[/]" if check.get("passed") else "[bold red]FAIL[/]"
-        console.print(f"claim check: {verdict}")
+        summary = f" ({check['summary']})" if check.get("summary") else ""
+        console.print(f"claim check: {verdict}{summary}")
     t = outcome.timings
     console.print(f"trained {outcome.n_trained}/{outcome.n_runs} runs in {t.get('train_s', 0):.1f}s "
                   f"({t.get('runs_per_s') or 0:.1f} runs/s); stored as sweep {outcome.sweep_id}")
     if outcome.report:
         console.print(f"report: {outcome.report}")
+
+
+@app.command()
+def falsify(
+    experiment: str = typer.Argument(..., help="Experiment name (see featlab list)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset (default: quick)."),
+    control: list[str] = typer.Option([], "--control", help="Run only this control (repeatable)."),
+    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+) -> None:
+    """Run the preset and its negative controls: exit 0 iff the real run passes and every control fails."""
+    from featlab.falsify import falsify as run_falsify
+
+    try:
+        outcome = run_falsify(experiment, preset, out=out, device=device, only=control or None)
+    except (ConfigError, StoreError) as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: finished runs are stored; run the same command "
+                          "again to resume.")
+        raise typer.Exit(130)
+    table = Table(title=f"falsify {outcome.experiment} ({outcome.preset})", show_lines=True)
+    for col in ("variant", "what is broken", "check", "expected", "rows that fail", "ok"):
+        table.add_column(col, overflow="fold")
+    for o in outcome.outcomes:
+        table.add_row(o.name, o.why, f"{'PASS' if o.passed else 'FAIL'} ({o.summary})",
+                      "PASS" if o.expected else "FAIL", ", ".join(o.failing_rows) or "-",
+                      "[green]yes[/]" if o.ok else "[red]NO[/]")
+    console.print(table)
+    n_bad = sum(not o.ok for o in outcome.outcomes)
+    if outcome.ok:
+        console.print(f"falsify: [bold green]OK[/] (real run passes, {len(outcome.outcomes) - 1} "
+                      f"controls fail)")
+    else:
+        console.print(f"falsify: [bold red]NOT OK[/] ({n_bad} of {len(outcome.outcomes)} variants "
+                      f"did not give the expected verdict)")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -128,7 +128,7 @@ def _badge(check: Mapping[str, Any]) -> str:
 
 def _mark(passed: Any) -> str:
     if passed is None:
-        return "–"
+        return '<span class="text">reported</span>'
     return '<span class="ok">✓</span>' if bool(passed) else '<span class="bad">✗</span>'
 
 
@@ -151,7 +151,10 @@ def _check_body(check: Mapping[str, Any]) -> str:
                 f"<td>{_mark(row.get('passed'))}</td></tr>"
             )
         parts.append(f'<table class="check">{head}<tbody>\n' + "\n".join(body) + "\n</tbody></table>")
-    extra = {k: v for k, v in check.items() if k not in ("passed", "rows")}
+    if check.get("summary"):
+        parts.insert(0, f'<p class="text">Verdict: {_esc(check["summary"])}; a reported row is '
+                        'shown beside the claim but not tested.</p>')
+    extra = {k: v for k, v in check.items() if k not in ("passed", "rows", "summary")}
     if extra:
         parts.append(_key_value_table(extra, exact=False))
     if "passed" not in check:

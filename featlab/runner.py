@@ -84,8 +84,8 @@ def check_device(device: str) -> str:
 
 
 def prepare(name: str, preset: str | None = None, overrides: Mapping[str, Any] | None = None,
-            grid: Mapping[str, list] | None = None, seeds: int | None = None
-            ) -> tuple[Experiment, str, Sweep]:
+            grid: Mapping[str, list] | None = None, seeds: int | None = None,
+            seed_offset: int | None = None) -> tuple[Experiment, str, Sweep]:
     """Resolve and validate an experiment's sweep (no side effects)."""
     exp = get_experiment(name)
     preset = preset or exp.default_preset
@@ -96,6 +96,8 @@ def prepare(name: str, preset: str | None = None, overrides: Mapping[str, Any] |
         sweep = sweep.with_overrides(overrides)
     if seeds is not None:
         sweep = dataclasses.replace(sweep, seeds=seeds)       # keeps Sweep subclasses
+    if seed_offset is not None:
+        sweep = dataclasses.replace(sweep, seed_offset=seed_offset)
     _check_fits(sweep.setting, sweep.runs())  # sweep.runs() validates every run
     return exp, preset, sweep
 
@@ -145,22 +147,28 @@ def run_sweep(store: Store, sweep_id: str, sweep: Sweep, device: str = "cpu",
 
 def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
                  sweep: Sweep | None = None, preset: str | None = None,
-                 out_dir: Path | None = None, timings: dict[str, Any] | None = None) -> tuple[Path, Analysis]:
-    """Analyze a stored sweep and (re)write its figures and HTML report."""
+                 out_dir: Path | None = None, timings: dict[str, Any] | None = None,
+                 theory: dict[str, Any] | None = None, record: bool = True,
+                 title_suffix: str = "") -> tuple[Path, Analysis]:
+    """Analyze a stored sweep and (re)write its figures and HTML report.
+
+    ``theory`` overrides theory constants fed to the check (negative controls); with
+    ``record=False`` the sweep row's verdict in the store is left as it was."""
     row = store.sweep(sweep_id)
     exp = exp or get_experiment(row["experiment"])
     preset = preset or row["preset"]
     if sweep is None and row["spec"].get("setting_type") in _FROM_SPEC:
         spec = row["spec"]
         setting = _FROM_SPEC[spec["setting_type"]](spec["setting"])
-        sweep = Sweep(setting, [(k, tuple(v)) for k, v in spec["grid"]], spec["seeds"])
+        sweep = Sweep(setting, [(k, tuple(v)) for k, v in spec["grid"]], spec["seeds"],
+                      spec.get("seed_offset", 0))
     if sweep is None:                                   # a CNN Setting (any data model)
         spec = row["spec"]
         sweep = Sweep(setting_from_dict(spec["setting"]),
-                      [(k, tuple(v)) for k, v in spec["grid"]], spec["seeds"])
+                      [(k, tuple(v)) for k, v in spec["grid"]], spec["seeds"], spec.get("seed_offset", 0))
     out_dir = out_dir or store.root / "reports" / sweep_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    analysis = exp.analyze(Context(store, sweep_id, sweep, preset, out_dir))
+    analysis = exp.analyze(Context(store, sweep_id, sweep, preset, out_dir, dict(theory or {})))
     timings = timings if timings is not None else row.get("timings", {})
     table = store.table(sweep_id)
     n_div = int((table["status"] == "diverged").sum()) if len(table) else 0
@@ -174,11 +182,13 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
     settings = {"preset": preset, "seeds": sweep.seeds,
                 "grid": {k: f"{len(v)} values: {_fmt_values(v)}" for k, v in sweep.grid},
                 **{k: v for k, v in sweep.spec()["setting"].items()}}
-    path = write_report(out_dir / "report.html", title=f"{exp.name} ({preset})", paper=exp.paper,
+    title = f"{exp.name} ({preset}{', ' + title_suffix if title_suffix else ''})"
+    path = write_report(out_dir / "report.html", title=title, paper=exp.paper,
                         claim=f"{exp.figure}: {exp.claim}", settings=settings, check=analysis.check,
                         figures=analysis.figures, tables=analysis.tables, timings=timings,
                         notes=notes, provenance=prov)
-    store.finish_sweep(sweep_id, check=analysis.check, timings=timings, report_path=str(path))
+    if record:
+        store.finish_sweep(sweep_id, check=analysis.check, timings=timings, report_path=str(path))
     return path, analysis
 
 
@@ -189,14 +199,14 @@ def _fmt_values(values: tuple) -> str:
 
 def run_experiment(name: str, preset: str | None = None, *, overrides: Mapping[str, Any] | None = None,
                    grid: Mapping[str, list] | None = None, seeds: int | None = None,
-                   out: str | Path = "featlab-results", device: str = "cpu",
+                   seed_offset: int | None = None, out: str | Path = "featlab-results", device: str = "cpu",
                    chunk_size: int | None = None, report: bool = True,
                    progress: Callable[[float], None] | None = None,
                    on_start: Callable[[str, int], None] | None = None,
                    on_chunk: Callable[[int, int], None] | None = None) -> RunOutcome:
     """Run (or resume) an experiment's sweep and write its report. See the module docstring."""
     device = check_device(device)
-    exp, preset, sweep = prepare(name, preset, overrides, grid, seeds)
+    exp, preset, sweep = prepare(name, preset, overrides, grid, seeds, seed_offset)
     sweep_id = f"{exp.name}-{preset}-{sweep.fingerprint()}"
     n_runs = len(sweep.runs())
     with Store(out) as store:

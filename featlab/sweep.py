@@ -12,6 +12,7 @@ points, not a 2 x 2 product).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -48,16 +49,22 @@ def _expand(key: str, value: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """Base setting x grid (ordered axes) x seeds."""
+    """Base setting x grid (ordered axes) x seeds.
+
+    The seeds are ``seed_offset, ..., seed_offset + seeds - 1``: a preset re-run on fresh seeds
+    (after a change of criterion, see CHECKS.md) uses a new offset, so no run is shared."""
 
     setting: Setting = field(default_factory=Setting)
     grid: Any = ()
     seeds: int = 1
+    seed_offset: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", _freeze_grid(self.grid))
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"seeds={self.seeds!r} is invalid: use an integer >= 1")
+        if not isinstance(self.seed_offset, int) or self.seed_offset < 0:
+            raise ConfigError(f"seed_offset={self.seed_offset!r} is invalid: use an integer >= 0")
         for key, values in self.grid:   # validate axis keys and every value eagerly
             for v in values:
                 override(self.setting, _expand(key, v))
@@ -78,7 +85,8 @@ class Sweep:
             fields = {k: v for key, value in point.items() for k, v in _expand(key, value).items()}
             setting = override(self.setting, fields) if fields else self.setting
             frozen = tuple(point.items())
-            out += [RunSpec(setting, seed, frozen) for seed in range(self.seeds)]
+            out += [RunSpec(setting, seed, frozen)
+                    for seed in range(self.seed_offset, self.seed_offset + self.seeds)]
         return out
 
     def with_overrides(self, changes: Mapping[str, Any]) -> "Sweep":
@@ -91,13 +99,13 @@ class Sweep:
                                   f"axis of this experiment; it cannot be pinned alone (replace "
                                   f"the whole axis from Python with Sweep.with_grid)")
         grid = tuple((k, v) for k, v in self.grid if k not in changes)
-        return Sweep(override(self.setting, dict(changes)), grid, self.seeds)
+        return dataclasses.replace(self, setting=override(self.setting, dict(changes)), grid=grid)
 
     def with_grid(self, axes: Mapping[str, Sequence[Any]]) -> "Sweep":
         """Replace or add grid axes (order: existing axes first, new ones appended)."""
         grid = [(k, tuple(axes[k]) if k in axes else v) for k, v in self.grid]
         grid += [(k, tuple(v)) for k, v in axes.items() if k not in self.axes]
-        return Sweep(self.setting, tuple(grid), self.seeds)
+        return dataclasses.replace(self, grid=tuple(grid))
 
     def spec(self) -> dict[str, Any]:
         """JSON spec; settings other than the CNN ``Setting`` add their ``setting_type`` (e.g.
@@ -107,6 +115,8 @@ class Sweep:
         kind = getattr(type(self.setting), "SETTING_TYPE", None)
         if kind is not None:
             spec["setting_type"] = kind
+        if self.seed_offset:                 # absent when 0: sweep ids of earlier stores unchanged
+            spec["seed_offset"] = self.seed_offset
         return spec
 
     def fingerprint(self) -> str:

@@ -24,7 +24,7 @@ Verified from the paper (abstract/introduction): common features in most data, r
 in a small fraction rho, feature noise, Mixup learns the rare features and standard training
 does not. Unverified (the full definition was not available): the exact feature-noise vector
 (which feature, how many patches), the noise covariance, the feature norms and positions; the
-choices above are ours (see /tmp/featlab_notes/mixup.md and the experiment's docstring).
+choices above are ours (see the experiment's docstring).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ of each sample are the noise basis (rho_{j,r,i,k}).
 What the paper states (abstract and introduction, verified): the examples share one feature but
 differ in their margin; most have a large margin and a small fraction a small margin; GD fits
 the small-margin examples by memorizing noise while GD+M learns the feature from them too.
-Unverified (the full text was not available to us; see /tmp/featlab_notes/momentum.md): the
+Unverified (the full text was not available to us): the
 exact scalings of alpha, beta, sigma_p, the small-margin fraction, P, and whether the noise is
 projected off w^*; the defaults here are our own choices, tuned on the two-layer ReLU^3 CNN.
 """

@@ -13,22 +13,30 @@ gradient memorizes noise in the early phase, so the signal is learned first. Hen
 region in the (||mu||, d) plane is larger: it contains GD's, plus the cells with
 C_SAM sigma_p <= ||mu|| < (C sigma_p^4 d / n)^{1/4}.
 
-Check (numbers; the sweep is one population with an axis optim.sam_rho in {0 (GD), rho}):
+Check (numbers; the sweep is one population with an axis optim.sam_rho in {0 (GD), rho};
+criteria restated on 2026-12-01 before the paper preset was re-run, see CHECKS.md):
 - per optimizer, the phase analysis of ``featlab.experiments.phase`` on its half of the grid:
-  GD: both regimes, regime match >= 85% with the fitted C of n||mu||^4 >= C sigma_p^4 d, 0.2
-  contour slope d log||mu|| / d log d = 1/4 +- 0.1 (as kou2023-phase);
-  SAM: both regimes, regime match >= 85% with the fitted C_SAM of ||mu||/sigma_p >= C_SAM,
-  contour slope <= 0.1 (theory 0; the paper's SAM result is a sufficient condition, benign
-  once ||mu|| >= C_SAM at every d, so only a contour rising with d contradicts it), and GD's
-  slope exceeds SAM's by >= 0.15;
+  GD: both regimes (>= 2 cells each), premise (every run fits its noisy training labels),
+  the law (0.2-contour slope d log||mu|| / d log d = 1/4 within 3 seed-bootstrap s.e.) and its
+  power (>= 0.8 against slopes 0, 1/8, 1/2), as kou2023-phase;
+  SAM: both regimes, premise, and a ONE-SIDED law test: slope <= 0 + 3 s.e., with power
+  >= 0.8 against GD's law 1/4 and half of it. One-sided because the paper's SAM result is a
+  sufficient condition (benign once ||mu|| >= C_SAM, at every d): only a contour rising with d
+  contradicts it; the harmful side of SAM is not characterized. The two-sided deviation from
+  0 is a reported row;
+  GD's slope exceeds SAM's by >= 0.15.
 - comparison: SAM's benign area (fraction of cells with mean test error <= 0.2) exceeds GD's
   by >= 0.15; >= 3 cells are GD-harmful but SAM-benign; <= 10% of GD's benign cells are
   SAM-harmful; at the largest d SAM's smallest benign ||mu|| is below GD's.
   Error = test error on test labels flipped like the training labels (``flip_test``, as in
   kou2023-phase), so benign cells sit near p = 0.1 and 0.2 = p + 0.1 is the paper's harmful level.
+- reported: the fitted-C regime matches of both halves (C is fitted to maximize them).
 
-What the paper states vs what we chose (notes in /tmp/featlab_notes/chen2023.md while it
-exists). The stored copies of the paper (ar5iv, OpenReview) gave only its abstract and
+Negative controls (``featlab falsify chen2023-sam``; each must FAIL): ``sam-off`` (SAM radius
+1e-6: the control optimizer in place of the treatment), ``gd-law-independent-of-d`` (slope 0 fed
+to GD's law test), ``unfitted`` (3 steps: the premise fails).
+
+What the paper states vs what we chose. The stored copies of the paper (ar5iv, OpenReview) gave only its abstract and
 introduction, so every setting below is UNVERIFIED against the paper's experiment section:
 - SAM: the trainer's SAM takes the gradient at W + rho g/||g|| with g the full-batch gradient
   and ||.|| one Frobenius norm over all 2m filters of a run (standard SAM, Foret et al. 2021);
@@ -83,7 +91,8 @@ import pandas as pd  # noqa: E402
 
 from featlab.config import (ConfigError, OptimConfig, Setting, SignalNoiseData,  # noqa: E402
                             TrainConfig, TwoLayerCNN)
-from featlab.experiments.base import Analysis, Context, Experiment, check_row  # noqa: E402
+from featlab.experiments.base import (Analysis, Context, Control, Experiment,  # noqa: E402
+                                     check_row, report_row)
 from featlab.experiments.phase import PhaseSpec, analyze_phase, cell_grid  # noqa: E402
 from featlab.sweep import Sweep  # noqa: E402
 from featlab.theory.signal_noise import (KOU_SLOPE, SAM_SLOPE, kou_boundary_mu,  # noqa: E402
@@ -96,7 +105,6 @@ THRESHOLD = 0.2           # benign iff mean test error (noisy test labels) <= p 
 MIN_AREA_GAIN = 0.15      # SAM's benign fraction - GD's
 MIN_RESCUED = 3           # cells harmful under GD, benign under SAM
 MAX_LOST = 0.1            # fraction of GD-benign cells that are SAM-harmful
-SAM_SLOPE_MAX = 0.1       # SAM's sufficient condition must not tighten with d (GD's: +1/4)
 MIN_SLOPE_GAP = 0.15      # slope GD - slope SAM
 
 
@@ -134,7 +142,7 @@ def _gd_spec(n: int, sigma_p: float, metric: str) -> PhaseSpec:
         control=lambda c: kou_control(c["data.n"], c["data.mu_norm"], c["data.sigma_p"], c["data.d"]),
         control_label=r"$n\|\mu\|^4/(\sigma_p^4 d)$", control_text="n||mu||^4/(sigma_p^4 d)",
         boundary_x=lambda C, d: kou_boundary_mu(d, n, sigma_p, C),
-        theory_slope=KOU_SLOPE, min_match=0.85, slope_tol=0.1, floor=P_FLIP, extra_axes=_EXTRA)
+        theory_slope=KOU_SLOPE, floor=P_FLIP, extra_axes=_EXTRA)
 
 
 def _sam_spec(sigma_p: float, metric: str) -> PhaseSpec:
@@ -144,7 +152,8 @@ def _sam_spec(sigma_p: float, metric: str) -> PhaseSpec:
         control=lambda c: sam_control(c["data.mu_norm"], c["data.sigma_p"]),
         control_label=r"$\|\mu\|/\sigma_p$", control_text="||mu||/sigma_p",
         boundary_x=lambda C, d: sam_boundary_mu(d, sigma_p, C),
-        theory_slope=SAM_SLOPE, min_match=0.85, slope_tol=0.1, floor=P_FLIP, extra_axes=_EXTRA)
+        theory_slope=SAM_SLOPE, floor=P_FLIP, extra_axes=_EXTRA,
+        side="upper", wrong=(KOU_SLOPE / 2, KOU_SLOPE))
 
 
 @dataclass
@@ -215,8 +224,11 @@ def analyze(ctx: Context) -> Analysis:
                           "0 (GD) and one SAM radius rho > 0 (e.g. --grid optim.sam_rho=0,0.2)")
     rho = rhos[1]
     parts = {}
+    theory = {"GD": {"slope": ctx.theory["slope_gd"]} if "slope_gd" in ctx.theory else {},
+              "SAM": {"slope": ctx.theory["slope_sam"]} if "slope_sam" in ctx.theory else {}}
     for name, r, spec in (("GD", 0.0, gd_spec), ("SAM", rho, sam_spec)):
-        sub = replace(ctx, store=_OneRho(ctx.store, r), out_dir=ctx.out_dir / name.lower())
+        sub = replace(ctx, store=_OneRho(ctx.store, r), out_dir=ctx.out_dir / name.lower(),
+                      theory=theory[name])
         label = name if r == 0 else f"SAM (rho = {r:g})"
         res = analyze_phase(sub, spec, title=f"Chen et al. 2023: {label} ({ctx.preset})")
         axes = sorted({spec.x_key, spec.y_key, *spec.extra_axes})
@@ -247,13 +259,15 @@ def analyze(ctx: Context) -> Analysis:
 
     rows = [{**r, "quantity": f"GD: {r['quantity']}"} for r in gd.check["rows"]]
     # The paper's SAM result is a sufficient condition (benign once ||mu|| >= C_SAM, for every
-    # d), so the SAM slope check is one-sided: the measured contour must not rise with d.
+    # d), so the SAM law test is one-sided (side="upper"): the contour must not rise with d, and
+    # the grid must have the power to see GD's d^{1/4} law (or half of it) if SAM followed it.
+    # The two-sided deviation from 0 is reported beside it.
     s_gd, s_sam, se_sam = gd.check["slope"], sam.check["slope"], sam.check["slope_se"]
-    rows += [{**r, "quantity": f"SAM: {r['quantity']}"} for r in sam.check["rows"]
-             if r["quantity"] != "boundary slope"]
-    rows += [check_row("SAM: boundary slope", f"d log x / d log y <= {SAM_SLOPE_MAX:g} (theory 0: "
-                       "||mu|| >= C_SAM suffices at every d)", f"{s_sam:.3f} +- {se_sam:.3f} (s.e.)",
-                       bool(np.isfinite(s_sam) and s_sam <= SAM_SLOPE_MAX)),
+    rows += [{**r, "quantity": f"SAM: {r['quantity']}"} for r in sam.check["rows"]]
+    z_sam = (s_sam - SAM_SLOPE) / se_sam if np.isfinite(se_sam) and se_sam > 0 else float("nan")
+    rows += [report_row("SAM: boundary slope vs 0 (two-sided)", "the theorem's sufficient condition "
+                        "predicts no rise with d; a falling contour is beyond its claim",
+                        f"{s_sam:.3f} +- {se_sam:.3f}: {z_sam:+.1f} s.e. from 0"),
              check_row("contour slopes", f"GD - SAM >= {MIN_SLOPE_GAP:g}",
                        f"GD {s_gd:.3f} vs SAM {s_sam:.3f}",
                        bool(np.isfinite(s_gd - s_sam) and s_gd - s_sam >= MIN_SLOPE_GAP))]
@@ -287,11 +301,10 @@ def analyze(ctx: Context) -> Analysis:
              "dashed); red: the measured 0.2 contour.", fig)]
     figs += [(f"GD. {cap}", p) for cap, p in gd.figures]
     figs += [(f"SAM. {cap}", p) for cap, p in sam.figures]
-    return Analysis(
-        check={"passed": all(r["passed"] for r in rows), "rows": rows,
-               "fitted_C_gd": C_gd, "fitted_C_sam": C_sam, "area_gd": area_gd, "area_sam": area_sam,
-               "rescued": rescued, "lost": lost, "slope_gd": gd.check["slope"],
-               "slope_sam": sam.check["slope"]},
+    return Analysis.from_rows(
+        rows, extra={"fitted_C_gd": C_gd, "fitted_C_sam": C_sam, "area_gd": area_gd,
+                     "area_sam": area_sam, "rescued": rescued, "lost": lost,
+                     "slope_gd": gd.check["slope"], "slope_sam": sam.check["slope"]},
         figures=figs,
         tables=[("Summary", summary), ("Smallest benign ||mu|| per d", per_d),
                 ("GD phase summary", gd.tables[0][1]), ("SAM phase summary", sam.tables[0][1])],
@@ -303,6 +316,16 @@ def analyze(ctx: Context) -> Analysis:
             "means near the threshold in the SAM panel come from such runs."])
 
 
+CONTROLS = (
+    Control("sam-off", "the treatment replaced by the control optimizer (SAM radius 1e-6, i.e. "
+            "GD): the benign-area, rescued-cells and smallest-benign rows must fail",
+            sweep=lambda s: s.with_grid({"optim.sam_rho": [0.0, 1e-6]})),
+    Control("gd-law-independent-of-d", "the check is fed slope 0 for GD (SAM's law in place of "
+            "GD's 1/4): GD's boundary slope row must fail", theory={"slope_gd": 0.0}),
+    Control("unfitted", "training stopped after 3 steps: the data are not fitted, so the premise "
+            "rows must fail", sweep=lambda s: s.with_overrides({"train.steps": 3})),
+)
+
 EXPERIMENT = Experiment(
     name="chen2023-sam",
     paper="Chen, Zhang, Kou, Chen, Hsieh, Gu. Why Does Sharpness-Aware Minimization Generalize "
@@ -313,4 +336,12 @@ EXPERIMENT = Experiment(
     presets={"quick": quick, "paper": paper},
     analyze=analyze,
     runtime="quick: 384 runs, < 1 min; paper: 2200 runs, ~15-30 min on 2 cores",
+    controls=CONTROLS,
+    criteria="GD half: as kou2023-phase (both regimes, every run fits its noisy labels, contour "
+             "slope 1/4 within 3 s.e., power >= 0.8 vs 0, 1/8, 1/2). SAM half: both regimes, every "
+             "run fits, one-sided law slope <= 0 + 3 s.e. (sufficient condition) with power >= 0.8 "
+             "vs 1/8 and 1/4. Comparison: GD slope - SAM slope >= 0.15; SAM benign area - GD's >= "
+             "0.15; >= 3 cells GD-harmful but SAM-benign; <= 10% of GD-benign cells SAM-harmful; at "
+             "the largest d SAM's smallest benign ||mu|| < GD's. Fitted-C matches and SAM's "
+             "two-sided slope: reported.",
 )
