@@ -7,6 +7,7 @@
     featlab export SWEEP_ID FOLDER
     featlab sql "SELECT ..."
     featlab fit SWEEP_ID --x model.M --y excess_risk [--group train.steps]
+    featlab falsify kou2023-phase [--preset quick] [--control NAME]
     featlab bench
 
 Any invalid input prints one line ``error: ...`` naming the parameter and the fix, and exits

@@ -31,3 +31,32 @@ def test_falsify_quick(name, tmp_path):
     for c in by_name.values():
         assert not c.passed, f"{name}: control {c.name!r} ({c.why}) passes the check: {c.summary}"
     assert outcome.ok
+
+
+def test_falsify_bad_input_is_one_line_and_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from featlab.cli import app
+
+    runner = CliRunner()
+    for args, word in ((["falsify", "no-such-exp"], "unknown experiment"),
+                       (["falsify", "kou2023-phase", "--control", "nope"], "--control"),
+                       (["falsify", "kou2023-phase", "--preset", "nope"], "unknown preset"),
+                       (["run", "kou2023-phase", "--seed-offset", "-1"], "--seed-offset")):
+        res = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
+        assert res.exit_code == 2, (args, res.output)
+        assert word in res.output and "Traceback" not in res.output
+        assert len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "o" / "featlab.duckdb").exists()
+
+
+def test_seed_offset_gives_fresh_seeds_and_keeps_old_ids():
+    from dataclasses import replace
+
+    exp = get_experiment("kou2023-phase")
+    base = exp.sweep("quick")
+    fresh = replace(base, seed_offset=1000)
+    assert {r.seed for r in fresh.runs()} == set(range(1000, 1004))
+    assert not {r.hash for r in base.runs()} & {r.hash for r in fresh.runs()}
+    assert "seed_offset" not in base.spec() and fresh.fingerprint() != base.fingerprint()
+    assert base.fingerprint() == "9bfb4765"          # sweep ids of earlier stores unchanged
