@@ -27,13 +27,15 @@ import numpy as np
 import torch
 
 from featlab import optim
-from featlab.config import ConfigError, Setting, config_hash, flatten, memory_limit
+from featlab.config import ConfigError, Setting, memory_limit
 from featlab.data import PatchBatch, sample_run, stack_runs
 from featlab.diagnostics.decomposition import decompose, summaries
 from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
 from featlab.models.cnn import init_params
 from featlab.optim.base import tree_select
 from featlab.rng import hash_uniform, run_key
+from featlab.train import engine
+from featlab.train.engine import ChunkResult, RunSpec, log_schedule
 from featlab.train.objective import Strategy, step_gradient, strategy_of
 from featlab.train.span import SpanBasis, loss_and_grad_any, span_eligible
 
@@ -69,41 +71,9 @@ def per_run_fields(setting: Setting) -> frozenset[str]:
     return PER_RUN_FIELDS | {f"data.{k}" for k in type(setting.data).PER_RUN_FIELDS}
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run: its setting, seed, grid point (axis name -> value) and resume hash."""
-
-    setting: Setting
-    seed: int
-    point: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def hash(self) -> str:
-        return config_hash(self.setting, self.seed)
-
-
-@dataclass
-class ChunkResult:
-    """Outcome of one chunk: per run status/steps/final metrics, and the tidy metric log."""
-
-    runs: list[RunSpec]
-    status: list[str]                        # "done" | "diverged"
-    steps: np.ndarray                        # (P,) step at which each run stopped
-    final: dict[str, np.ndarray]             # name -> (P,) value at the stop step
-    log_run: np.ndarray                      # (R,) run index into ``runs``
-    log_step: np.ndarray                     # (R,)
-    log_values: dict[str, np.ndarray]        # name -> (R,)
-    wall_s: float = 0.0
-    device: str = "cpu"
-    flops: float = 0.0                       # matmul FLOPs of the training steps
-    span: bool = False                       # trained in the span representation
-
-
 def structural_key(setting: Setting) -> tuple:
-    """Fields that must agree within a chunk."""
-    flat = flatten(setting)
-    free = per_run_fields(setting)
-    return tuple(sorted((k, v) for k, v in flat.items() if k not in free))
+    """Fields that must agree within a chunk (:func:`featlab.train.engine.structural_key`)."""
+    return engine.structural_key(setting, per_run_fields(setting))
 
 
 def _dtype(setting: Setting) -> torch.dtype:
@@ -157,37 +127,17 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
     cache; measured 1.3-3x faster than 24-100 MB chunks). CUDA: half of the free memory. ``chunk_size``
     overrides both.
     """
-    groups: dict[tuple, list[RunSpec]] = {}
-    for r in runs:
-        groups.setdefault(structural_key(r.setting), []).append(r)
-    chunks = []
-    for group in groups.values():
+    def size_of(group: list[RunSpec]) -> int:
         n_max = max(r.setting.data.n for r in group)
         data_b, total_b = _run_bytes(group[0].setting)
         data_b = data_b * n_max // group[0].setting.data.n
         total_b = total_b + data_b
-        if chunk_size:
-            size = chunk_size
-        elif str(device).startswith("cuda"):
-            free, _ = torch.cuda.mem_get_info()
-            budget = memory_budget or 0.5 * free
-            size = int(min(65536, max(1, budget // total_b)))
-        else:
-            budget = memory_budget or 2 * 2**30
-            size = int(min(4096, max(16, 8 * 2**20 // data_b), max(1, budget // total_b)))
-        chunks += [group[i:i + size] for i in range(0, len(group), size)]
-    return chunks
+        budget = engine.memory_budget(device, memory_budget)
+        if str(device).startswith("cuda"):
+            return int(min(65536, max(1, budget // total_b)))
+        return int(min(4096, max(16, 8 * 2**20 // data_b), max(1, budget // total_b)))
 
-
-def log_schedule(T: int, kind: str, points: int) -> list[int]:
-    """Steps in [0, T] at which diagnostics are logged (0 and T included; points=1: T only)."""
-    if points == 1:
-        return [T]
-    if kind == "linear":
-        steps = np.linspace(0, T, points)
-    else:
-        steps = np.concatenate([[0], np.geomspace(1, T, max(points - 1, 1))]) if T >= 1 else [0]
-    return sorted({int(round(s)) for s in steps} | {0, T})
+    return engine.plan_chunks(runs, structural_key, size_of, chunk_size)
 
 
 # ------------------------------------------------------------------------------ chunk state
