@@ -12,6 +12,7 @@ dimension, ``mu_norm`` = ||mu||, ``sigma_p`` noise scale, ``snr`` = ||mu|| / (si
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -28,6 +29,9 @@ __all__ = [
     "memory_limit",
     "DATA_KINDS",
     "register_data",
+    "MODEL_KINDS",
+    "register_model",
+    "added",
     "setting_from_dict",
     "SignalNoiseData",
     "TwoLayerCNN",
@@ -83,6 +87,31 @@ def register_data(cls: type) -> type:
     kind = cls.__dataclass_fields__["kind"].default
     DATA_KINDS[kind] = cls
     return cls
+
+
+#: Model-family config classes by ``kind`` (filled by :func:`register_model`).
+MODEL_KINDS: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    """Class decorator: register a model-family config under its ``kind`` default.
+
+    A model config is a frozen dataclass with a unique ``kind``; ``PER_RUN_FIELDS`` (a ClassVar,
+    default empty) names the fields that may differ inside one chunk, ``INPUT`` ("patches" or
+    "vectors", default "patches") the data layout it consumes. Its family object (init, apply,
+    param groups, ...) is registered with :func:`featlab.models.register_family`.
+    """
+    _check(dataclasses.is_dataclass(cls) and "kind" in cls.__dataclass_fields__, "model.kind",
+           getattr(cls, "__name__", cls), "a model config is a frozen dataclass with a 'kind' field")
+    MODEL_KINDS[cls.__dataclass_fields__["kind"].default] = cls
+    return cls
+
+
+def added(default: Any) -> Any:
+    """A config field added after runs were stored: :func:`to_dict` (hence :func:`config_hash` and
+    a sweep's id) leaves it out while it equals ``default``, so the stored runs keep their resume
+    keys. Declare every new field of an existing config class this way: ``x: float = added(0.0)``."""
+    return field(default=default, metadata={"omit_default": True})
 
 
 @register_data
@@ -150,6 +179,7 @@ class SignalNoiseData:
         return ()
 
 
+@register_model
 @dataclass(frozen=True)
 class TwoLayerCNN:
     """f(W, x) = F_{+1}(W_{+1}, x) - F_{-1}(W_{-1}, x), F_j = a sum_{r<=m} red_p sigma(<w_{j,r}, x^(p)> + b_{j,r}).
@@ -173,6 +203,9 @@ class TwoLayerCNN:
     second_layer: Literal["1/m", "1"] = "1/m"
     patch_reduce: Literal["sum", "mean"] = "sum"
     kind: Literal["two_layer_cnn"] = "two_layer_cnn"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"sigma_0"})
+    INPUT: ClassVar[str] = "patches"
 
     def __post_init__(self) -> None:
         _check(isinstance(self.m, int) and self.m >= 1, "model.m", self.m, "use an integer m >= 1")
@@ -308,7 +341,7 @@ class Setting:
     """One run's full specification (without its seed): data, model, optimizer, training."""
 
     data: Any = field(default_factory=SignalNoiseData)   # any registered data config (DATA_KINDS)
-    model: TwoLayerCNN = field(default_factory=TwoLayerCNN)
+    model: Any = field(default_factory=TwoLayerCNN)      # any registered model config (MODEL_KINDS)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -316,7 +349,13 @@ class Setting:
         kind = getattr(self.data, "kind", None)
         _check(kind in DATA_KINDS and isinstance(self.data, DATA_KINDS[kind]), "data.kind", kind,
                f"use a registered data config ({', '.join(DATA_KINDS)})")
-        _check(kind == "signal_noise" or self.train.test_estimator == "sample",
+        mkind = getattr(self.model, "kind", None)
+        _check(mkind in MODEL_KINDS and isinstance(self.model, MODEL_KINDS[mkind]), "model.kind",
+               mkind, f"use a registered model config ({', '.join(MODEL_KINDS)})")
+        d_in, m_in = getattr(self.data, "INPUT", "patches"), getattr(self.model, "INPUT", "patches")
+        _check(d_in == m_in, "model.kind", mkind,
+               f"the model takes {m_in} but data.kind={kind} gives {d_in}; pair {m_in} data with it")
+        _check(kind == "signal_noise" or mkind != "two_layer_cnn" or self.train.test_estimator == "sample",
                "train.test_estimator", self.train.test_estimator,
                f"the gaussian estimator is exact only for signal_noise data; use "
                f"train.test_estimator=sample with data.kind={kind}")
@@ -393,7 +432,7 @@ def override(obj: Any, changes: dict[str, Any]) -> Any:
         _check(head in names and dataclasses.is_dataclass(getattr(obj, head)), head, None,
                f"unknown section; valid sections: {', '.join(n for n in names if dataclasses.is_dataclass(getattr(obj, n)))}")
         try:
-            new[head] = override(getattr(obj, head), sub)
+            new[head] = override(_switch_kind(getattr(obj, head), head, sub), sub)
         except ConfigError as err:
             msg = str(err)
             raise ConfigError(msg if msg.startswith(f"{head}.") else f"{head}.{msg}") from None
@@ -408,9 +447,45 @@ def override(obj: Any, changes: dict[str, Any]) -> Any:
         raise ConfigError(str(err)) from None
 
 
+def _switch_kind(section: Any, head: str, sub: dict[str, Any]) -> Any:
+    """``{head}.kind=K`` (popped from ``sub``): the default config of the registered kind K in
+    place of ``section`` (the other keys of ``sub`` then apply to it); no-op for the same kind."""
+    if "kind" not in sub or head not in ("model", "data"):
+        return section
+    kind = sub.pop("kind")
+    registry = MODEL_KINDS if head == "model" else DATA_KINDS
+    if head == "model":
+        import featlab.models  # noqa: F401  (registers the built-in families)
+    else:
+        import featlab.data  # noqa: F401
+    _check(kind in registry, f"{head}.kind", kind,
+           f"choose one of {', '.join(registry)} (a model of your own: --plugin FILE.py that "
+           f"registers it)" if head == "model" else f"choose one of {', '.join(registry)}")
+    if getattr(section, "kind", None) == kind:
+        return section
+    return registry[kind]()
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
-    """Nested dict of a config dataclass."""
-    return dataclasses.asdict(obj)
+    """Nested dict of a config dataclass (like :func:`dataclasses.asdict`), without the fields
+    declared with :func:`added` while they equal their default (stable resume keys)."""
+    return _as_dict(obj)
+
+
+def _as_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("omit_default") and value == f.default:
+                continue
+            out[f.name] = _as_dict(value)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_as_dict(v) for v in obj)
+    if isinstance(obj, dict):
+        return {_as_dict(k): _as_dict(v) for k, v in obj.items()}
+    return copy.deepcopy(obj)
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -439,13 +514,18 @@ def setting_from_dict(d: dict[str, Any]) -> Setting:
         return cls(**{k: v for k, v in values.items() if k in names})
 
     import featlab.data  # noqa: F401  (registers every data model)
+    import featlab.models  # noqa: F401  (registers every model family)
 
     data = dict(d.get("data", {}))
     kind = data.get("kind", "signal_noise")
     _check(kind in DATA_KINDS, "data.kind", kind, f"use one of {', '.join(DATA_KINDS)}")
     if kind == "signal_noise" and data.get("snr") is not None:
         data.pop("mu_norm", None)                      # recomputed from snr
+    model = dict(d.get("model", {}))
+    mkind = model.get("kind", "two_layer_cnn")
+    _check(mkind in MODEL_KINDS, "model.kind", mkind,
+           f"use one of {', '.join(MODEL_KINDS)} (a plugin's model must be imported first: --plugin)")
     return Setting(data=build(DATA_KINDS[kind], data),
-                   model=build(TwoLayerCNN, d.get("model", {})),
+                   model=build(MODEL_KINDS[mkind], model),
                    optim=build(OptimConfig, d.get("optim", {})),
                    train=build(TrainConfig, d.get("train", {})))

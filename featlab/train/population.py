@@ -19,6 +19,7 @@ the CPU and within a memory budget on CUDA (:func:`plan_chunks`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -67,8 +68,17 @@ def metric_names(setting: Setting) -> tuple[str, ...]:
 
 
 def per_run_fields(setting: Setting) -> frozenset[str]:
-    """Dotted fields of ``setting`` that may differ inside one chunk."""
-    return PER_RUN_FIELDS | {f"data.{k}" for k in type(setting.data).PER_RUN_FIELDS}
+    """Dotted fields of ``setting`` that may differ inside one chunk: the optimizer/training ones
+    of PER_RUN_FIELDS and those its data and model configs declare (``PER_RUN_FIELDS``)."""
+    return _per_run_fields(type(setting.data), type(setting.model))
+
+
+@functools.cache
+def _per_run_fields(data_cls: type, model_cls: type) -> frozenset[str]:
+    model = getattr(model_cls, "PER_RUN_FIELDS", frozenset())
+    return (frozenset(k for k in PER_RUN_FIELDS if not k.startswith("model."))
+            | {f"data.{k}" for k in getattr(data_cls, "PER_RUN_FIELDS", ())}
+            | {f"model.{k}" for k in model})
 
 
 def structural_key(setting: Setting) -> tuple:
