@@ -179,7 +179,7 @@ class _Chunk:
         return {"W": self.span.weights(self.params["C"], self.W0), "b": self.params["b"]}
 
 
-def _setup(runs: list[RunSpec], device: str, span: bool | None = None
+def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: bool = False
            ) -> tuple[_Chunk, optim.Transform]:
     """Sample, initialize and place a chunk; ``span``: train in the span representation
     (None: when :func:`featlab.train.span.span_eligible`)."""
@@ -214,6 +214,8 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None
     strategy = strategy_of([r.setting.optim for r in runs])
     W0 = params["W"].clone()
     eligible = span_eligible(s0, strategy.mixup, strategy.sam, batch.X.shape[1] * batch.X.shape[2])
+    if vmap:                                            # the generic path is primal only
+        eligible = False
     if span and not eligible:
         raise ValueError("span=True needs gd/sgd/momentum/nesterov without weight decay, clipping, "
                          "mixup or SAM, and n K <= d; use span=None to choose automatically")
@@ -319,15 +321,26 @@ def _finite_rows(loss: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def train_chunk(runs: list[RunSpec], device: str = "cpu",
-                on_step: Callable[[int, int], None] | None = None, span: bool | None = None
-                ) -> ChunkResult:
+                on_step: Callable[[int, int], None] | None = None, span: bool | None = None,
+                vmap: bool = False) -> ChunkResult:
     """Train one chunk of structurally identical runs in lockstep; see the module docstring.
     ``span``: force (True) or forbid (False) the span representation; None chooses it when
-    eligible (:mod:`featlab.train.span`)."""
-    t_start = time.perf_counter()
+    eligible (:mod:`featlab.train.span`). ``vmap``: take gradients through the generic
+    torch.func path (:mod:`featlab.train.vmapped`) instead of the analytic one (same numbers).
+    Families other than the two-layer CNN train in :mod:`featlab.train.generic`."""
     s0 = runs[0].setting
+    if not _analytic(s0):
+        from featlab.train import generic
+        return generic.train_chunk(runs, device, on_step)
+    t_start = time.perf_counter()
     P = len(runs)
-    c, opt = _setup(runs, device, span)
+    c, opt = _setup(runs, device, span, vmap)
+    grad_fn = loss_and_grad_any
+    if vmap:
+        from featlab.models import family_of
+        from featlab.train.tasks import task_of
+        from featlab.train.vmapped import vmap_loss_and_grad
+        grad_fn = vmap_loss_and_grad(family_of(s0.model), s0.model, task_of(s0.data))
     T = int(c.hp["steps"].max())
     logs: dict[int, list[int]] = {}                    # step -> budgets whose schedule has it
     for budget in sorted(set(c.hp["steps"].tolist())):
@@ -351,7 +364,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         if sgd or weight is None:
             weight = _batch_weight(c, s0, t)            # GD: fixed mask / n_p, cached
         loss, f, grads = step_gradient(s0.model, c.strategy, c.params, c.batch, weight, c.hp, t,
-                                       need_grad=t < T, span=c.span)
+                                       need_grad=t < T, span=c.span, grad_fn=grad_fn)
         L, n, K = c.batch.X.shape[:3]
         if c.span is None:                              # forward + backward matmul
             flops += (2 * grad_evals if t < T else 1) * 2 * L * n * K * d * M
@@ -359,8 +372,8 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             flops += 2 * L * (n * K) ** 2 * M
         if stochastic and (t in logs or thresholds):
             full = c.batch.mask / c.batch.mask.sum(1, keepdim=True)
-            loss_full, f, _ = loss_and_grad_any(s0.model, c.params, c.batch.X, c.batch.y, full,
-                                                False, span=c.span)
+            loss_full, f, _ = grad_fn(s0.model, c.params, c.batch.X, c.batch.y, full,
+                                      False, span=c.span)
         else:
             loss_full = loss
         # fast path: no log due, no budget reached, no threshold, everything finite
@@ -412,6 +425,11 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                        cat(rec_step).astype(np.int64), {k: cat(v) for k, v in rec_vals.items()},
                        wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
                        span=c.span is not None)
+
+
+def _analytic(setting: Setting) -> bool:
+    """Whether a setting trains here (the two-layer CNN on patch data, analytic or span path)."""
+    return getattr(setting.model, "kind", None) == "two_layer_cnn"
 
 
 def run_population(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
