@@ -35,6 +35,9 @@ __all__ = [
     "setting_from_dict",
     "SignalNoiseData",
     "TwoLayerCNN",
+    "MLP",
+    "TeacherStudentData",
+    "GaussianMixtureData",
     "OptimConfig",
     "TrainConfig",
     "Setting",
@@ -179,6 +182,65 @@ class SignalNoiseData:
         return ()
 
 
+@register_data
+@dataclass(frozen=True)
+class TeacherStudentData:
+    """Gaussian teacher-student regression (:mod:`featlab.data.teacher_student`): x ~ N(0, I_d),
+    y = f*(x) + noise N(0, noise^2), f* a random width-``teacher_width`` two-layer network."""
+
+    n: int = 256
+    d: int = 16
+    n_test: int = 1024
+    teacher_width: int = 8
+    teacher_activation: Literal["relu", "tanh", "erf", "linear"] = "tanh"
+    noise: float = 0.1
+    shuffle_labels: bool = False
+    kind: Literal["teacher_student"] = "teacher_student"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"noise"})
+    INPUT: ClassVar[str] = "vectors"
+    task: ClassVar[str] = "regression"
+
+    def __post_init__(self) -> None:
+        for key in ("n", "d", "n_test", "teacher_width"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
+        _check_choice("data.teacher_activation", self.teacher_activation,
+                      ("relu", "tanh", "erf", "linear"))
+        _check(_finite(self.noise) and self.noise >= 0, "data.noise", self.noise,
+               "use a finite label-noise standard deviation >= 0")
+
+
+@register_data
+@dataclass(frozen=True)
+class GaussianMixtureData:
+    """Gaussian-mixture classification (:mod:`featlab.data.gaussian_mixture`): C classes with means
+    of norm ``mu_norm``, isotropic noise ``sigma``."""
+
+    n: int = 256
+    d: int = 16
+    n_test: int = 1024
+    n_classes: int = 3
+    mu_norm: float = 2.0
+    sigma: float = 1.0
+    shuffle_labels: bool = False
+    kind: Literal["gaussian_mixture"] = "gaussian_mixture"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"mu_norm", "sigma"})
+    INPUT: ClassVar[str] = "vectors"
+    task: ClassVar[str] = "multiclass"
+
+    def __post_init__(self) -> None:
+        for key in ("n", "d", "n_test"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
+        _check(isinstance(self.n_classes, int) and self.n_classes >= 2, "data.n_classes",
+               self.n_classes, "use an integer number of classes >= 2")
+        _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
+               "use a finite ||mu|| >= 0")
+        _check(_finite(self.sigma) and self.sigma > 0, "data.sigma", self.sigma, "use a finite sigma > 0")
+
+
 @register_model
 @dataclass(frozen=True)
 class TwoLayerCNN:
@@ -228,6 +290,39 @@ class TwoLayerCNN:
                    patch_reduce="mean")
 
 
+@register_model
+@dataclass(frozen=True)
+class MLP:
+    """L-layer MLP of width N (see :mod:`featlab.models.mlp` for the math and the
+    parametrizations): ``depth`` L >= 2 weight layers, ``activation`` relu/tanh/erf/linear,
+    optional biases, ``parametrization`` sp or mup (TP V Table 3) relative to ``base_width``,
+    ``init_scale`` multiplying every initial weight (may differ inside a chunk)."""
+
+    depth: int = 3
+    width: int = 64
+    activation: Literal["relu", "tanh", "erf", "linear"] = "relu"
+    bias: bool = False
+    parametrization: Literal["sp", "mup"] = "sp"
+    base_width: int = 64
+    init_scale: float = 1.0
+    kind: Literal["mlp"] = "mlp"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"init_scale"})
+    INPUT: ClassVar[str] = "vectors"
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.depth, int) and self.depth >= 2, "model.depth", self.depth,
+               "use an integer number of weight layers >= 2")
+        _check(isinstance(self.width, int) and not isinstance(self.width, bool) and self.width >= 1,
+               "model.width", self.width, "use an integer width >= 1")
+        _check(isinstance(self.base_width, int) and self.base_width >= 1, "model.base_width",
+               self.base_width, "use an integer base width >= 1")
+        _check_choice("model.activation", self.activation, ("relu", "tanh", "erf", "linear"))
+        _check_choice("model.parametrization", self.parametrization, ("sp", "mup"))
+        _check(_finite(self.init_scale) and self.init_scale >= 0, "model.init_scale",
+               self.init_scale, "use a finite init scale >= 0")
+
+
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "sign_gd",
               "normalized_gd")
 
@@ -272,8 +367,10 @@ class OptimConfig:
     sam_steps: int = 0
     mixup_alpha: float = 0.0
     mixup_lambda: float = 0.0
+    group_lr: str = added("")
 
     def __post_init__(self) -> None:
+        group_lr_multipliers(self.group_lr)
         _check(_finite(self.lr) and self.lr > 0, "optim.lr", self.lr,
                "use a finite learning rate lr > 0")
         _check_choice("optim.name", self.name, OPTIMIZERS)
@@ -299,6 +396,22 @@ class OptimConfig:
                self.mixup_alpha, "use a finite Beta(alpha, alpha) parameter alpha >= 0 (0 = off)")
         _check(_finite(self.mixup_lambda) and 0 <= self.mixup_lambda <= 1, "optim.mixup_lambda",
                self.mixup_lambda, "use a fixed mixing weight in [0, 1] (0 = draw from Beta)")
+
+
+def group_lr_multipliers(text: str) -> dict[str, float]:
+    """Parse ``optim.group_lr`` ("output=0,hidden=0.5": per-group learning-rate multipliers on top
+    of the parametrization's; "" = none) into {group: multiplier}."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in str(text).split(","))):
+        name, eq, value = item.partition("=")
+        try:
+            mult = float(value)
+        except ValueError:
+            mult = float("nan")
+        _check(bool(eq) and name.strip() != "" and math.isfinite(mult) and mult >= 0, "optim.group_lr",
+               text, "use group=multiplier pairs with multipliers >= 0, e.g. output=0,hidden=0.5")
+        out[name.strip()] = mult
+    return out
 
 
 @dataclass(frozen=True)
@@ -355,6 +468,13 @@ class Setting:
         d_in, m_in = getattr(self.data, "INPUT", "patches"), getattr(self.model, "INPUT", "patches")
         _check(d_in == m_in, "model.kind", mkind,
                f"the model takes {m_in} but data.kind={kind} gives {d_in}; pair {m_in} data with it")
+        if self.optim.group_lr:
+            from featlab.models.family import FAMILIES
+            if mkind in FAMILIES:
+                known = set(FAMILIES[mkind].param_groups(self.model).values())
+                bad = sorted(set(group_lr_multipliers(self.optim.group_lr)) - known)
+                _check(not bad, "optim.group_lr", self.optim.group_lr,
+                       f"unknown group {bad[0] if bad else ''}; this model's groups: {', '.join(sorted(known))}")
         _check(kind == "signal_noise" or mkind != "two_layer_cnn" or self.train.test_estimator == "sample",
                "train.test_estimator", self.train.test_estimator,
                f"the gaussian estimator is exact only for signal_noise data; use "

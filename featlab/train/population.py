@@ -33,6 +33,7 @@ from featlab.data import PatchBatch, sample_run, stack_runs
 from featlab.diagnostics.decomposition import decompose, summaries
 from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
 from featlab.models.cnn import init_params
+from featlab.models.cnn import param_groups as cnn_param_groups
 from featlab.optim.base import tree_select
 from featlab.rng import hash_uniform, run_key
 from featlab.train import engine
@@ -210,7 +211,6 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     batch, draws = batch.to(device), draws.to(device)
     params = {k: v.to(device) for k, v in params.items()}
     hp = {k: v.to(device) for k, v in hp.items()}
-    opt = optim.build(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS})
     strategy = strategy_of([r.setting.optim for r in runs])
     W0 = params["W"].clone()
     eligible = span_eligible(s0, strategy.mixup, strategy.sam, batch.X.shape[1] * batch.X.shape[2])
@@ -223,6 +223,10 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     if (eligible if span is None else span):
         basis = SpanBasis.build(batch.X, W0)
         params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
+    groups = cnn_param_groups(s0.model)                 # W: "input", b: "bias" (span: C is W's)
+    if basis is not None:
+        groups = {("C" if k == "W" else k): g for k, g in groups.items()}
+    opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups)
     chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
                    opt.init(params), draws, hp, strategy, basis)
     return chunk, opt
