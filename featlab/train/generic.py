@@ -39,7 +39,7 @@ from featlab.train.objective import step_gradient, strategy_of
 from featlab.train.tasks import task_of
 from featlab.train.vmapped import vmap_loss_and_grad
 
-__all__ = ["train_chunk", "plan_chunks", "metric_names", "check_strategies"]
+__all__ = ["train_chunk", "plan_chunks", "chunk_size_of", "metric_names", "check_strategies"]
 
 
 def _dtype(s: Setting) -> torch.dtype:
@@ -80,12 +80,14 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
     budget (CPU 2 GiB, CUDA half the free memory), at most 4096 runs."""
     from featlab.train.population import per_run_fields
 
-    def size_of(group: list[RunSpec]) -> int:
-        return int(min(4096, max(1, engine.memory_budget(device, memory_budget)
-                                 // _run_bytes(group[0].setting))))
-
     return engine.plan_chunks(runs, lambda s: engine.structural_key(s, per_run_fields(s)),
-                              size_of, chunk_size)
+                              lambda g: chunk_size_of(g[0].setting, device, memory_budget),
+                              chunk_size)
+
+
+def chunk_size_of(setting: Setting, device: str = "cpu", memory_budget: float | None = None) -> int:
+    """Runs of ``setting`` per chunk: the memory budget over one run's bytes, in [1, 4096]."""
+    return int(min(4096, max(1, engine.memory_budget(device, memory_budget) // _run_bytes(setting))))
 
 
 def _setup(runs: list[RunSpec], device: str):

@@ -61,7 +61,11 @@ METRICS = ("train_loss", "train_error", "step_loss", "train_error_clean", "train
 
 
 def metric_names(setting: Setting) -> tuple[str, ...]:
-    """METRICS plus gamma_<feature> (several features) and train/test_error_<group>."""
+    """METRICS plus gamma_<feature> (several features) and train/test_error_<group>; a family
+    on the generic path logs its probes' names (:mod:`featlab.probes`)."""
+    if not _analytic(setting):
+        from featlab.probes import probe_names
+        return probe_names(setting)
     data = setting.data
     feats = data.feature_names if len(data.feature_names) > 1 else ()
     return (METRICS + tuple(f"gamma_{f}" for f in feats)
@@ -108,6 +112,10 @@ def check_fits(runs: list[RunSpec]) -> None:
     seen, limit = set(), memory_limit()
     for r in runs:
         s = r.setting
+        if not _analytic(s):                            # generic path: strategies it can run
+            from featlab.train.generic import check_strategies
+            check_strategies(s)
+            continue
         key = (s.data, s.model.m, s.train.dtype, s.train.test_estimator)
         if key in seen:
             continue
@@ -139,6 +147,9 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
     overrides both.
     """
     def size_of(group: list[RunSpec]) -> int:
+        if not _analytic(group[0].setting):             # a family on the generic path
+            from featlab.train import generic
+            return generic.chunk_size_of(group[0].setting, device, memory_budget)
         n_max = max(r.setting.data.n for r in group)
         data_b, total_b = _run_bytes(group[0].setting)
         data_b = data_b * n_max // group[0].setting.data.n
