@@ -12,6 +12,7 @@ from featlab.store import Store
 EXP = get_experiment("mlp-width-sweep")
 
 
+@pytest.mark.slow
 def test_quick_preset_passes(tmp_path):
     out = run_experiment("mlp-width-sweep", "quick", out=tmp_path, report=True)
     assert out.n_trained == 30
@@ -19,6 +20,7 @@ def test_quick_preset_passes(tmp_path):
     assert out.check["n_checked"] == 4 and out.check["n_reported"] == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("control", EXP.controls, ids=[c.name for c in EXP.controls])
 def test_control_fails(tmp_path, control):
     sweep = control.sweep(EXP.sweep("quick")) if control.sweep else EXP.sweep("quick")
