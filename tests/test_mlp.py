@@ -144,3 +144,9 @@ def test_mixture_data_have_c_classes_and_tasks():
     out = DATA["gaussian_mixture"].sample_run(d, 0, 300, "train")
     assert set(out["y"].long().tolist()) == {0, 1, 2, 3}
     assert fl.Setting(data=d, model=MLP()).data.task == "multiclass"
+
+
+@pytest.mark.parametrize("changes", [{}, {"data.kind": "gaussian_mixture", "model.parametrization": "mup"}])
+def test_setting_from_dict_rebuilds_mlp_settings(changes):
+    s = _setting(**changes)
+    assert fl.config.setting_from_dict(fl.config.to_dict(s)) == s
