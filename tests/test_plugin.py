@@ -83,3 +83,10 @@ def test_bad_model_input_exits_2_naming_the_field(tmp_path, key, field):
     assert res.exit_code == 2, res.output
     assert field in res.output and "Traceback" not in res.output
     assert not (tmp_path / "featlab.duckdb").exists()                       # nothing stored
+
+
+def test_mlp_too_wide_for_memory_exits_2(tmp_path):
+    res = runner.invoke(app, ["run", "mlp-width-sweep", "--set", "model.width=10000000", "--out",
+                              str(tmp_path)])
+    assert res.exit_code == 2 and "model.width" in res.output, res.output
+    assert not (tmp_path / "featlab.duckdb").exists()
