@@ -11,8 +11,11 @@
 
 __version__ = "0.1.0"
 
-from featlab.config import (ConfigError, OptimConfig, Setting, SignalNoiseData, TrainConfig,
-                            TwoLayerCNN, config_hash, flatten, override)
+from featlab.config import (MLP, ConfigError, GaussianMixtureData, OptimConfig, Setting,
+                            SignalNoiseData, TeacherStudentData, TrainConfig, TwoLayerCNN,
+                            config_hash, flatten, override)
+from featlab.models import Family, register_family
+from featlab.plugins import load_plugin
 from featlab.experiments import experiments, get_experiment
 from featlab.runner import build_report, run_experiment, run_sweep
 from featlab.store import Store, StoreError
@@ -23,5 +26,6 @@ __all__ = [
     "__version__", "ConfigError", "Setting", "SignalNoiseData", "TwoLayerCNN", "OptimConfig",
     "TrainConfig", "override", "flatten", "config_hash", "Sweep", "RunSpec", "train", "Results",
     "Store", "StoreError", "run_experiment", "run_sweep", "build_report", "experiments",
-    "get_experiment",
+    "get_experiment", "MLP", "TeacherStudentData", "GaussianMixtureData", "Family",
+    "register_family", "load_plugin",
 ]

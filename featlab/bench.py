@@ -34,6 +34,7 @@ from featlab.sweep import Sweep
 from featlab.train.population import RunSpec, _batch_weight, _setup, plan_chunks, train_chunk
 
 __all__ = ["machine", "matmul_ceiling", "per_run_loop", "population_time", "step_throughput",
+           "mlp_workload",
            "optimizer_throughput", "run_bench"]
 
 
@@ -142,22 +143,30 @@ def _bench_setting(d: int, n: int, m: int, steps: int):
                                           "data.mu_norm": 3.0})
 
 
-def _step_seconds(setting, device: str, steps: int, span: bool = False
+def _step_seconds(setting, device: str, steps: int, span: bool = False, vmap: bool = False
                   ) -> tuple[list[RunSpec], float]:
     """(the first chunk of a 4096-run population, seconds per lockstep training step of it:
     the step objective of featlab.train.objective + the optimizer update), after one warm-up.
-    ``span``: in the span representation (featlab.train.span) instead of the primal one."""
+    ``span``: in the span representation (featlab.train.span) instead of the primal one;
+    ``vmap``: gradients through the generic torch.func path (featlab.train.vmapped)."""
     from featlab.train.objective import step_gradient
+    from featlab.train.span import loss_and_grad_any
 
     chunk = plan_chunks([RunSpec(setting, s) for s in range(4096)], device)[0]
-    c, opt = _setup(chunk, device, span)
+    c, opt = _setup(chunk, device, span, vmap)
+    grad_fn = loss_and_grad_any
+    if vmap:
+        from featlab.models import family_of
+        from featlab.train.tasks import task_of
+        from featlab.train.vmapped import vmap_loss_and_grad
+        grad_fn = vmap_loss_and_grad(family_of(setting.model), setting.model, task_of(setting.data))
     w = _batch_weight(c, setting, 0)
     state = c.opt_state
 
     def step(t: int) -> None:
         nonlocal state
         _, _, g = step_gradient(setting.model, c.strategy, c.params, c.batch, w, c.hp, t,
-                                span=c.span)
+                                span=c.span, grad_fn=grad_fn)
         upd, state = opt.update(g, state, c.params, t)
         for k, u in upd.items():
             c.params[k].add_(u)
@@ -178,12 +187,56 @@ def step_throughput(device: str = "cpu", d: int = 1000, n: int = 80, m: int = 20
     setting = _bench_setting(d, n, m, steps)
     chunk, step_s = _step_seconds(setting, device, steps)
     _, span_s = _step_seconds(setting, device, steps, span=True)
+    _, vmap_s = _step_seconds(setting, device, steps, vmap=True)
     P = len(chunk)
     flop_step = 2 * 2 * P * n * 2 * d * 2 * m
     res = train_chunk(chunk, device, span=False)
     return {"d": d, "n": n, "m": m, "P": P, "step_gflops": flop_step / step_s / 1e9,
             "end_to_end_gflops": res.flops / res.wall_s / 1e9, "chunk_s": res.wall_s,
-            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s, "span_speedup": step_s / span_s}
+            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s, "span_speedup": step_s / span_s,
+            "vmap_step_ms": 1e3 * vmap_s, "vmap_vs_analytic": vmap_s / step_s}
+
+
+def mlp_workload(device: str = "cpu", P: int = 256, depth: int = 3, width: int = 256,
+                 n: int = 512, steps: int = 200, loop_runs: int = 4) -> dict[str, float]:
+    """The MLP family on the generic path (teacher-student regression, d = 16, GD): seconds for P
+    runs as one population vs ``loop_runs`` runs one at a time with nn.Sequential + torch.optim.SGD
+    (MSELoss, full batch), scaled to P; both train the same runs (no diagnostics but the last)."""
+    from featlab.config import MLP, OptimConfig, Setting, TeacherStudentData, TrainConfig
+    from featlab.data.teacher_student import sample_run as ts_sample
+    from featlab.models import mlp
+
+    s = Setting(data=TeacherStudentData(n=n, d=16, n_test=n), model=MLP(depth=depth, width=width),
+                optim=OptimConfig(name="gd", lr=0.1), train=TrainConfig(steps=steps, log_points=1))
+    runs = [RunSpec(s, i) for i in range(P)]
+    t0 = time.perf_counter()
+    for chunk in plan_chunks(runs, device):
+        train_chunk(chunk, device)
+    _sync(device)
+    pop_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for seed in range(loop_runs):
+        data = ts_sample(s.data, seed, n, "train")
+        X, y = data["X"].to(device), data["y"].to(device)
+        p = mlp.init(s.model, [seed], (16,), torch.float32)
+        layers = []
+        for l in range(depth):
+            lin = torch.nn.Linear(*reversed(p[f"W{l}"].shape[1:]), bias=False)
+            with torch.no_grad():
+                lin.weight.copy_(p[f"W{l}"][0])
+            layers += [lin] + ([torch.nn.ReLU()] if l < depth - 1 else [])
+        net = torch.nn.Sequential(*layers).to(device)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(net(X)[:, 0], y)
+            loss.backward()
+            opt.step()
+    _sync(device)
+    loop_s = (time.perf_counter() - t0) * P / loop_runs
+    return {"P": P, "depth": depth, "width": width, "n": n, "steps": steps,
+            "population_s": pop_s, "loop_s_scaled": loop_s, "loop_runs_timed": loop_runs,
+            "speedup": loop_s / pop_s}
 
 
 #: Optimizers and strategies timed by :func:`optimizer_throughput` (label, OptimConfig overrides).
@@ -246,7 +299,17 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
         f"{thr['step_gflops']:.1f} GFLOP/s = {thr['step_gflops'] / out['ceiling_gflops']:.0%} of the "
         f"ceiling; end to end (sampling, init, diagnostics) {thr['end_to_end_gflops']:.1f} GFLOP/s = "
         f"{thr['end_to_end_gflops'] / out['ceiling_gflops']:.0%}; the span step takes "
-        f"{thr['span_step_ms']:.2f} ms vs {thr['step_ms']:.2f} ms ({thr['span_speedup']:.1f}x faster)")
+        f"{thr['span_step_ms']:.2f} ms vs {thr['step_ms']:.2f} ms ({thr['span_speedup']:.1f}x faster); "
+        f"the generic vmap step {thr['vmap_step_ms']:.2f} ms = {thr['vmap_vs_analytic']:.2f}x the "
+        f"analytic step")
+    mw = mlp_workload(device, P=16 if quick else 256, width=64 if quick else 256,
+                      n=128 if quick else 512, steps=20 if quick else 200,
+                      loop_runs=2 if quick else 4)
+    out.update({f"mlp_{k}": v for k, v in mw.items()})
+    say(f"MLP workload ({mw['depth']} layers, width {mw['width']}, n = {mw['n']}, {mw['steps']} steps, "
+        f"P = {mw['P']}): population {mw['population_s']:.2f}s vs per-run nn.Module + torch.optim "
+        f"{mw['loop_s_scaled']:.2f}s (timed on {mw['loop_runs_timed']} runs, scaled): "
+        f"{mw['speedup']:.1f}x")
     opt_rows = optimizer_throughput(device, d=200 if quick else 1000, n=20 if quick else 80,
                                     m=5 if quick else 20, steps=5 if quick else 30)
     out["optimizers"] = opt_rows

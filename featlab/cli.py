@@ -46,6 +46,17 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _load_plugins(paths: list[Path]) -> None:
+    """Import each --plugin file (one error line and exit 2 if one is unusable)."""
+    from featlab.plugins import load_plugin
+
+    for p in paths:
+        try:
+            load_plugin(p)
+        except ConfigError as err:
+            _fail(str(err))
+
+
 def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
@@ -88,9 +99,12 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+    plugin: list[Path] = typer.Option([], "--plugin", help="A .py file registering your own model family (repeatable)."),
 ) -> None:
     """Run (or resume) an experiment's sweep as a population and write its report."""
     from featlab.runner import run_experiment
+
+    _load_plugins(plugin)
 
     overrides = _parse_pairs(set_, "--set")
     axes = {k: [x for x in v.split(",") if x] for k, v in _parse_pairs(grid, "--grid").items()}
@@ -249,9 +263,12 @@ def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
 def report(
     sweep_id: str = typer.Argument(..., help="Sweep to report (see featlab runs)."),
     out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    plugin: list[Path] = typer.Option([], "--plugin", help="The plugin file(s) the sweep was run with."),
 ) -> None:
     """Rebuild a sweep's figures and HTML report from the store."""
     from featlab.runner import build_report
+
+    _load_plugins(plugin)
 
     try:
         with Store(out) as store:

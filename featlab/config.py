@@ -12,6 +12,7 @@ dimension, ``mu_norm`` = ||mu||, ``sigma_p`` noise scale, ``snr`` = ||mu|| / (si
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -28,9 +29,15 @@ __all__ = [
     "memory_limit",
     "DATA_KINDS",
     "register_data",
+    "MODEL_KINDS",
+    "register_model",
+    "added",
     "setting_from_dict",
     "SignalNoiseData",
     "TwoLayerCNN",
+    "MLP",
+    "TeacherStudentData",
+    "GaussianMixtureData",
     "OptimConfig",
     "TrainConfig",
     "Setting",
@@ -83,6 +90,31 @@ def register_data(cls: type) -> type:
     kind = cls.__dataclass_fields__["kind"].default
     DATA_KINDS[kind] = cls
     return cls
+
+
+#: Model-family config classes by ``kind`` (filled by :func:`register_model`).
+MODEL_KINDS: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    """Class decorator: register a model-family config under its ``kind`` default.
+
+    A model config is a frozen dataclass with a unique ``kind``; ``PER_RUN_FIELDS`` (a ClassVar,
+    default empty) names the fields that may differ inside one chunk, ``INPUT`` ("patches" or
+    "vectors", default "patches") the data layout it consumes. Its family object (init, apply,
+    param groups, ...) is registered with :func:`featlab.models.register_family`.
+    """
+    _check(dataclasses.is_dataclass(cls) and "kind" in cls.__dataclass_fields__, "model.kind",
+           getattr(cls, "__name__", cls), "a model config is a frozen dataclass with a 'kind' field")
+    MODEL_KINDS[cls.__dataclass_fields__["kind"].default] = cls
+    return cls
+
+
+def added(default: Any) -> Any:
+    """A config field added after runs were stored: :func:`to_dict` (hence :func:`config_hash` and
+    a sweep's id) leaves it out while it equals ``default``, so the stored runs keep their resume
+    keys. Declare every new field of an existing config class this way: ``x: float = added(0.0)``."""
+    return field(default=default, metadata={"omit_default": True})
 
 
 @register_data
@@ -150,6 +182,66 @@ class SignalNoiseData:
         return ()
 
 
+@register_data
+@dataclass(frozen=True)
+class TeacherStudentData:
+    """Gaussian teacher-student regression (:mod:`featlab.data.teacher_student`): x ~ N(0, I_d),
+    y = f*(x) + noise N(0, noise^2), f* a random width-``teacher_width`` two-layer network."""
+
+    n: int = 256
+    d: int = 16
+    n_test: int = 1024
+    teacher_width: int = 8
+    teacher_activation: Literal["relu", "tanh", "erf", "linear"] = "tanh"
+    noise: float = 0.1
+    shuffle_labels: bool = False
+    kind: Literal["teacher_student"] = "teacher_student"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"noise"})
+    INPUT: ClassVar[str] = "vectors"
+    task: ClassVar[str] = "regression"
+
+    def __post_init__(self) -> None:
+        for key in ("n", "d", "n_test", "teacher_width"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
+        _check_choice("data.teacher_activation", self.teacher_activation,
+                      ("relu", "tanh", "erf", "linear"))
+        _check(_finite(self.noise) and self.noise >= 0, "data.noise", self.noise,
+               "use a finite label-noise standard deviation >= 0")
+
+
+@register_data
+@dataclass(frozen=True)
+class GaussianMixtureData:
+    """Gaussian-mixture classification (:mod:`featlab.data.gaussian_mixture`): C classes with means
+    of norm ``mu_norm``, isotropic noise ``sigma``."""
+
+    n: int = 256
+    d: int = 16
+    n_test: int = 1024
+    n_classes: int = 3
+    mu_norm: float = 2.0
+    sigma: float = 1.0
+    shuffle_labels: bool = False
+    kind: Literal["gaussian_mixture"] = "gaussian_mixture"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"mu_norm", "sigma"})
+    INPUT: ClassVar[str] = "vectors"
+    task: ClassVar[str] = "multiclass"
+
+    def __post_init__(self) -> None:
+        for key in ("n", "d", "n_test"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
+        _check(isinstance(self.n_classes, int) and self.n_classes >= 2, "data.n_classes",
+               self.n_classes, "use an integer number of classes >= 2")
+        _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
+               "use a finite ||mu|| >= 0")
+        _check(_finite(self.sigma) and self.sigma > 0, "data.sigma", self.sigma, "use a finite sigma > 0")
+
+
+@register_model
 @dataclass(frozen=True)
 class TwoLayerCNN:
     """f(W, x) = F_{+1}(W_{+1}, x) - F_{-1}(W_{-1}, x), F_j = a sum_{r<=m} red_p sigma(<w_{j,r}, x^(p)> + b_{j,r}).
@@ -174,6 +266,9 @@ class TwoLayerCNN:
     patch_reduce: Literal["sum", "mean"] = "sum"
     kind: Literal["two_layer_cnn"] = "two_layer_cnn"
 
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"sigma_0"})
+    INPUT: ClassVar[str] = "patches"
+
     def __post_init__(self) -> None:
         _check(isinstance(self.m, int) and self.m >= 1, "model.m", self.m, "use an integer m >= 1")
         _check(_finite(self.q) and self.q >= 1, "model.q", self.q, "use a finite q >= 1")
@@ -193,6 +288,39 @@ class TwoLayerCNN:
         """The model of Kou et al.'s official code (uclaml/Benign_ReLU_CNN, syntheticrelu.py)."""
         return cls(m=m, activation="relu", init="torch_default", bias=True, second_layer="1",
                    patch_reduce="mean")
+
+
+@register_model
+@dataclass(frozen=True)
+class MLP:
+    """L-layer MLP of width N (see :mod:`featlab.models.mlp` for the math and the
+    parametrizations): ``depth`` L >= 2 weight layers, ``activation`` relu/tanh/erf/linear,
+    optional biases, ``parametrization`` sp or mup (TP V Table 3) relative to ``base_width``,
+    ``init_scale`` multiplying every initial weight (may differ inside a chunk)."""
+
+    depth: int = 3
+    width: int = 64
+    activation: Literal["relu", "tanh", "erf", "linear"] = "relu"
+    bias: bool = False
+    parametrization: Literal["sp", "mup"] = "sp"
+    base_width: int = 64
+    init_scale: float = 1.0
+    kind: Literal["mlp"] = "mlp"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"init_scale"})
+    INPUT: ClassVar[str] = "vectors"
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.depth, int) and self.depth >= 2, "model.depth", self.depth,
+               "use an integer number of weight layers >= 2")
+        _check(isinstance(self.width, int) and not isinstance(self.width, bool) and self.width >= 1,
+               "model.width", self.width, "use an integer width >= 1")
+        _check(isinstance(self.base_width, int) and self.base_width >= 1, "model.base_width",
+               self.base_width, "use an integer base width >= 1")
+        _check_choice("model.activation", self.activation, ("relu", "tanh", "erf", "linear"))
+        _check_choice("model.parametrization", self.parametrization, ("sp", "mup"))
+        _check(_finite(self.init_scale) and self.init_scale >= 0, "model.init_scale",
+               self.init_scale, "use a finite init scale >= 0")
 
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "sign_gd",
@@ -239,8 +367,10 @@ class OptimConfig:
     sam_steps: int = 0
     mixup_alpha: float = 0.0
     mixup_lambda: float = 0.0
+    group_lr: str = added("")
 
     def __post_init__(self) -> None:
+        group_lr_multipliers(self.group_lr)
         _check(_finite(self.lr) and self.lr > 0, "optim.lr", self.lr,
                "use a finite learning rate lr > 0")
         _check_choice("optim.name", self.name, OPTIMIZERS)
@@ -266,6 +396,22 @@ class OptimConfig:
                self.mixup_alpha, "use a finite Beta(alpha, alpha) parameter alpha >= 0 (0 = off)")
         _check(_finite(self.mixup_lambda) and 0 <= self.mixup_lambda <= 1, "optim.mixup_lambda",
                self.mixup_lambda, "use a fixed mixing weight in [0, 1] (0 = draw from Beta)")
+
+
+def group_lr_multipliers(text: str) -> dict[str, float]:
+    """Parse ``optim.group_lr`` ("output=0,hidden=0.5": per-group learning-rate multipliers on top
+    of the parametrization's; "" = none) into {group: multiplier}."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in str(text).split(","))):
+        name, eq, value = item.partition("=")
+        try:
+            mult = float(value)
+        except ValueError:
+            mult = float("nan")
+        _check(bool(eq) and name.strip() != "" and math.isfinite(mult) and mult >= 0, "optim.group_lr",
+               text, "use group=multiplier pairs with multipliers >= 0, e.g. output=0,hidden=0.5")
+        out[name.strip()] = mult
+    return out
 
 
 @dataclass(frozen=True)
@@ -308,7 +454,7 @@ class Setting:
     """One run's full specification (without its seed): data, model, optimizer, training."""
 
     data: Any = field(default_factory=SignalNoiseData)   # any registered data config (DATA_KINDS)
-    model: TwoLayerCNN = field(default_factory=TwoLayerCNN)
+    model: Any = field(default_factory=TwoLayerCNN)      # any registered model config (MODEL_KINDS)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -316,7 +462,20 @@ class Setting:
         kind = getattr(self.data, "kind", None)
         _check(kind in DATA_KINDS and isinstance(self.data, DATA_KINDS[kind]), "data.kind", kind,
                f"use a registered data config ({', '.join(DATA_KINDS)})")
-        _check(kind == "signal_noise" or self.train.test_estimator == "sample",
+        mkind = getattr(self.model, "kind", None)
+        _check(mkind in MODEL_KINDS and isinstance(self.model, MODEL_KINDS[mkind]), "model.kind",
+               mkind, f"use a registered model config ({', '.join(MODEL_KINDS)})")
+        d_in, m_in = getattr(self.data, "INPUT", "patches"), getattr(self.model, "INPUT", "patches")
+        _check(d_in == m_in, "model.kind", mkind,
+               f"the model takes {m_in} but data.kind={kind} gives {d_in}; pair {m_in} data with it")
+        if self.optim.group_lr:
+            from featlab.models.family import FAMILIES
+            if mkind in FAMILIES:
+                known = set(FAMILIES[mkind].param_groups(self.model).values())
+                bad = sorted(set(group_lr_multipliers(self.optim.group_lr)) - known)
+                _check(not bad, "optim.group_lr", self.optim.group_lr,
+                       f"unknown group {bad[0] if bad else ''}; this model's groups: {', '.join(sorted(known))}")
+        _check(kind == "signal_noise" or mkind != "two_layer_cnn" or self.train.test_estimator == "sample",
                "train.test_estimator", self.train.test_estimator,
                f"the gaussian estimator is exact only for signal_noise data; use "
                f"train.test_estimator=sample with data.kind={kind}")
@@ -393,7 +552,7 @@ def override(obj: Any, changes: dict[str, Any]) -> Any:
         _check(head in names and dataclasses.is_dataclass(getattr(obj, head)), head, None,
                f"unknown section; valid sections: {', '.join(n for n in names if dataclasses.is_dataclass(getattr(obj, n)))}")
         try:
-            new[head] = override(getattr(obj, head), sub)
+            new[head] = override(_switch_kind(getattr(obj, head), head, sub), sub)
         except ConfigError as err:
             msg = str(err)
             raise ConfigError(msg if msg.startswith(f"{head}.") else f"{head}.{msg}") from None
@@ -408,9 +567,45 @@ def override(obj: Any, changes: dict[str, Any]) -> Any:
         raise ConfigError(str(err)) from None
 
 
+def _switch_kind(section: Any, head: str, sub: dict[str, Any]) -> Any:
+    """``{head}.kind=K`` (popped from ``sub``): the default config of the registered kind K in
+    place of ``section`` (the other keys of ``sub`` then apply to it); no-op for the same kind."""
+    if "kind" not in sub or head not in ("model", "data"):
+        return section
+    kind = sub.pop("kind")
+    registry = MODEL_KINDS if head == "model" else DATA_KINDS
+    if head == "model":
+        import featlab.models  # noqa: F401  (registers the built-in families)
+    else:
+        import featlab.data  # noqa: F401
+    _check(kind in registry, f"{head}.kind", kind,
+           f"choose one of {', '.join(registry)} (a model of your own: --plugin FILE.py that "
+           f"registers it)" if head == "model" else f"choose one of {', '.join(registry)}")
+    if getattr(section, "kind", None) == kind:
+        return section
+    return registry[kind]()
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
-    """Nested dict of a config dataclass."""
-    return dataclasses.asdict(obj)
+    """Nested dict of a config dataclass (like :func:`dataclasses.asdict`), without the fields
+    declared with :func:`added` while they equal their default (stable resume keys)."""
+    return _as_dict(obj)
+
+
+def _as_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("omit_default") and value == f.default:
+                continue
+            out[f.name] = _as_dict(value)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_as_dict(v) for v in obj)
+    if isinstance(obj, dict):
+        return {_as_dict(k): _as_dict(v) for k, v in obj.items()}
+    return copy.deepcopy(obj)
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -439,13 +634,18 @@ def setting_from_dict(d: dict[str, Any]) -> Setting:
         return cls(**{k: v for k, v in values.items() if k in names})
 
     import featlab.data  # noqa: F401  (registers every data model)
+    import featlab.models  # noqa: F401  (registers every model family)
 
     data = dict(d.get("data", {}))
     kind = data.get("kind", "signal_noise")
     _check(kind in DATA_KINDS, "data.kind", kind, f"use one of {', '.join(DATA_KINDS)}")
     if kind == "signal_noise" and data.get("snr") is not None:
         data.pop("mu_norm", None)                      # recomputed from snr
+    model = dict(d.get("model", {}))
+    mkind = model.get("kind", "two_layer_cnn")
+    _check(mkind in MODEL_KINDS, "model.kind", mkind,
+           f"use one of {', '.join(MODEL_KINDS)} (a plugin's model must be imported first: --plugin)")
     return Setting(data=build(DATA_KINDS[kind], data),
-                   model=build(TwoLayerCNN, d.get("model", {})),
+                   model=build(MODEL_KINDS[mkind], model),
                    optim=build(OptimConfig, d.get("optim", {})),
                    train=build(TrainConfig, d.get("train", {})))

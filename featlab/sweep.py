@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from featlab.config import ConfigError, Setting, override, to_dict
-from featlab.train.population import RunSpec
+from featlab.train.engine import RunSpec
 
 __all__ = ["Sweep"]
 

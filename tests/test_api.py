@@ -15,7 +15,9 @@ def test_public_api_imports():
     for mod in ("featlab.config", "featlab.data", "featlab.models", "featlab.optim", "featlab.train",
                 "featlab.diagnostics", "featlab.theory.signal_noise", "featlab.store",
                 "featlab.plots", "featlab.report", "featlab.experiments", "featlab.cli",
-                "featlab.bench"):
+                "featlab.bench", "featlab.probes", "featlab.plugins", "featlab.train.engine",
+                "featlab.train.generic", "featlab.train.tasks", "featlab.train.vmapped",
+                "featlab.models.family", "featlab.models.mlp"):
         m = importlib.import_module(mod)
         for name in getattr(m, "__all__", []):
             assert hasattr(m, name), f"{mod}.{name}"

@@ -80,7 +80,8 @@ def test_setting_round_trips_through_its_dict_for_every_data_model():
     assert len(DATA_KINDS) >= 4
     for kind, cls in DATA_KINDS.items():
         est = "gaussian" if kind == "signal_noise" else "sample"
-        s = fl.Setting(data=cls(), train=fl.TrainConfig(test_estimator=est))
+        model = fl.MLP() if getattr(cls, "INPUT", "patches") == "vectors" else fl.TwoLayerCNN()
+        s = fl.Setting(data=cls(), model=model, train=fl.TrainConfig(test_estimator=est))
         back = setting_from_dict(to_dict(s))
         assert back == s and config_hash(back, 3) == config_hash(s, 3), kind
     snr = fl.Setting(data=fl.SignalNoiseData(snr=0.1, d=400))

@@ -3,7 +3,9 @@
 A data model is one module with a config dataclass registered by
 :func:`featlab.config.register_data` and ``sample_run(cfg, seed, n, split, dtype)`` returning
 one run's X (n, K, d), y, y_clean, signal_patch (n,), mu (S, d), mu_class (S,), noise_idx
-(n, K_n) and optionally group (n,); add it here.
+(n, K_n) and optionally group (n,); add it here. Vector data models (``INPUT = "vectors"``:
+teacher-student regression, Gaussian mixtures) return only X (n, d) and y (n,), and their
+config's ``task`` names the loss (:mod:`featlab.train.tasks`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import torch
 
 from featlab.data import feature_noise
+from featlab.data import gaussian_mixture
 from featlab.data import margin_mix
 from featlab.data import signal_noise
 from featlab.data import sparse_noise
+from featlab.data import teacher_student
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "stack_runs", "noise_form", "REGISTRY"]
@@ -23,6 +27,8 @@ REGISTRY = {
     "feature_noise": feature_noise,
     "margin_mix": margin_mix,
     "sparse_noise": sparse_noise,
+    "teacher_student": teacher_student,
+    "gaussian_mixture": gaussian_mixture,
 }
 
 

@@ -32,6 +32,8 @@ _MODULES = {
     "benign-linear": "featlab.experiments.benign_linear",
     "scaling-law-linear": "featlab.experiments.scaling_law_linear",
     "plrf-phases": "featlab.experiments.plrf_phases",
+    # model families and parametrizations
+    "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
 }
 
 

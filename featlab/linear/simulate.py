@@ -32,12 +32,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from featlab.config import flatten
 from featlab.linear.config import LinearSetting, spectrum, target
 from featlab.rng import generator
 from featlab.theory.linear import schedule as step_schedule
 from featlab.theory.linear.random_features import relu_feature_moments
-from featlab.train.population import ChunkResult, RunSpec, log_schedule
+from featlab.train import engine
+from featlab.train.engine import ChunkResult, RunSpec, log_schedule
 
 __all__ = ["PER_RUN_FIELDS", "structural_key", "plan_chunks", "train_chunk", "sample_features",
            "sample_data", "step_sizes", "metric_names"]
@@ -57,8 +57,8 @@ def metric_names(setting: LinearSetting) -> tuple[str, ...]:
 
 
 def structural_key(setting: LinearSetting) -> tuple:
-    flat = flatten(setting)
-    return tuple(sorted((k, str(v)) for k, v in flat.items() if k not in PER_RUN_FIELDS))
+    """Fields that must agree within a chunk (:func:`featlab.train.engine.structural_key`)."""
+    return engine.structural_key(setting, PER_RUN_FIELDS)
 
 
 def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
@@ -67,23 +67,12 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
     (CPU default 2 GiB, like the CNN trainer's budget: one-pass SGD pre-draws all n samples of a
     run, so 256 MiB gave chunks of 2 runs at p = 400, n = 40,000; CUDA half the free memory).
     ``chunk_size`` overrides."""
-    groups: dict[tuple, list[RunSpec]] = {}
-    for r in runs:
-        groups.setdefault(structural_key(r.setting), []).append(r)
-    chunks = []
-    for group in groups.values():
+    def size_of(group: list[RunSpec]) -> int:
         s = group[0].setting
         per_run = s.run_bytes(peak=False) // (1 if s.train.dtype == "float64" else 2)
-        if chunk_size:
-            size = chunk_size
-        else:
-            if str(device).startswith("cuda"):
-                budget = memory_budget or 0.5 * torch.cuda.mem_get_info()[0]
-            else:
-                budget = memory_budget or 2 * 2**30
-            size = int(max(1, min(4096, budget // per_run)))
-        chunks += [group[i:i + size] for i in range(0, len(group), size)]
-    return chunks
+        return int(max(1, min(4096, engine.memory_budget(device, memory_budget) // per_run)))
+
+    return engine.plan_chunks(runs, structural_key, size_of, chunk_size)
 
 
 # ----------------------------------------------------------------------------- one run's draws

@@ -1,9 +1,16 @@
-"""Models. ``REGISTRY`` maps a model config's ``kind`` to its module."""
+"""Model families. ``REGISTRY`` maps a model config's ``kind`` to its :class:`Family`
+(:mod:`featlab.models.family`); add a family with :func:`register_family`."""
 
-from featlab.models import cnn
+from featlab.models import cnn, mlp
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import init_params, loss_and_grad, loss_autograd
+from featlab.models.family import FAMILIES, Family, family_of, register_family
 
-__all__ = ["activation_pair", "init_params", "loss_and_grad", "loss_autograd", "REGISTRY"]
+__all__ = ["activation_pair", "init_params", "loss_and_grad", "loss_autograd", "REGISTRY",
+           "Family", "register_family", "family_of"]
 
-REGISTRY = {"two_layer_cnn": cnn}
+register_family(cnn.FAMILY)
+register_family(mlp.FAMILY)
+
+#: kind -> Family (the same dict as ``featlab.models.family.FAMILIES``).
+REGISTRY = FAMILIES

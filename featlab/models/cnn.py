@@ -29,7 +29,7 @@ from featlab.config import TwoLayerCNN
 from featlab.models.activations import activation_pair
 from featlab.rng import generator
 
-__all__ = ["init_params", "class_signs", "readout", "preacts", "output_from_preacts",
+__all__ = ["FAMILY", "init", "apply", "param_groups", "init_params", "class_signs", "readout", "preacts", "output_from_preacts",
            "loss_and_grad", "loss_from_preacts", "loss_autograd", "second_layer_scale"]
 
 
@@ -155,3 +155,36 @@ def loss_autograd(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
     z = preacts(params, X)
     f = output_from_preacts(cfg, z)
     return (weight * torch.nn.functional.softplus(-y * f)).sum(1)
+
+
+# ----------------------------------------------------------------------------- the family seam
+
+def init(cfg: TwoLayerCNN, run_keys: list[int], input_shape: tuple[int, ...], dtype: torch.dtype,
+         out_dim: int = 1) -> dict[str, torch.Tensor]:
+    """:func:`init_params` for runs that share ``cfg`` (input_shape = (K, d); out_dim must be 1)."""
+    if out_dim != 1:
+        raise ValueError("the two-layer CNN has one output (binary task)")
+    return init_params(cfg, [cfg.sigma_0] * len(run_keys), list(run_keys), input_shape[-1], dtype)
+
+
+def apply(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], x: torch.Tensor, taps: bool = False):
+    """f(W, x) for one run: W (2m, d), b (2m), x (N, K, d) -> f (N,); taps: {"h": sigma(z)}."""
+    z = x @ params["W"].T + params["b"]                                     # (N, K, 2m)
+    h = activation_pair(cfg)(z)[0]
+    f = h.sum(1) @ readout(cfg, x.shape[1], z.dtype, z.device)               # (N,)
+    return (f, {"h": h}) if taps else f
+
+
+def param_groups(cfg: TwoLayerCNN) -> dict[str, str]:
+    """W is the (only) trained layer; b is trained only with ``bias``."""
+    return {"W": "input", "b": "bias"} if cfg.bias else {"W": "input"}
+
+
+def _family():
+    from featlab.models.family import Family
+    return Family(config=TwoLayerCNN, init=init, apply=apply, param_groups=param_groups,
+                  loss_and_grad=loss_and_grad, span=True,
+                  probes=("signal_noise_decomposition", "gaussian_test"))
+
+
+FAMILY = _family()

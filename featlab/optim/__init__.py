@@ -13,10 +13,11 @@ from typing import Callable
 import torch
 
 from featlab.optim import schedules, transforms
-from featlab.optim.base import Transform, chain, per_run, scale_by_lr, tree_map, tree_select
+from featlab.optim.base import (Transform, chain, partition, per_run, scale_by_lr, tree_map,
+                                tree_select)
 from featlab.optim.transforms import (adam, adamw, normalized_gd, rmsprop, sgd, sign_gd)
 
-__all__ = ["Transform", "chain", "per_run", "scale_by_lr", "tree_map", "tree_select", "gd",
+__all__ = ["Transform", "chain", "partition", "build_grouped", "per_run", "scale_by_lr", "tree_map", "tree_select", "gd",
            "sgd", "adam", "adamw", "rmsprop", "sign_gd", "normalized_gd", "schedules",
            "transforms", "REGISTRY", "build", "PER_RUN_HPARAMS"]
 
@@ -64,3 +65,21 @@ def build(cfg, hparams: dict[str, torch.Tensor]) -> Transform:
     if cfg.name not in REGISTRY:
         raise ValueError(f"optim.name={cfg.name!r} is unknown; choose one of {', '.join(REGISTRY)}")
     return REGISTRY[cfg.name](cfg, hparams)
+
+
+def build_grouped(cfg, hparams: dict[str, torch.Tensor], groups: dict[str, str],
+                  multipliers: dict[str, float] | None = None) -> Transform:
+    """The optimizer ``cfg.name`` per parameter group: group g runs with learning rate
+    lr_p * m_g, m_g = (parametrization multiplier) x (``optim.group_lr`` multiplier), through
+    :func:`partition`. ``groups``: {param: group}. Without any multiplier != 1 this is
+    :func:`build` itself (one transform, bit-identical to the ungrouped optimizer)."""
+    from featlab.config import group_lr_multipliers
+
+    mult = dict(multipliers or {})
+    for g, m in group_lr_multipliers(getattr(cfg, "group_lr", "")).items():
+        mult[g] = mult.get(g, 1.0) * m
+    labels = set(groups.values())
+    if all(mult.get(g, 1.0) == 1.0 for g in labels):
+        return build(cfg, hparams)
+    return partition(groups, {g: build(cfg, {**hparams, "lr": hparams["lr"] * mult.get(g, 1.0)})
+                              for g in labels})

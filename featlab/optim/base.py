@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["Transform", "chain", "per_run", "per_run_values", "per_param", "scale_by_lr",
+__all__ = ["Transform", "chain", "partition", "per_run", "per_run_values", "per_param", "scale_by_lr",
            "tree_map", "tree_select"]
 
 Params = dict[str, torch.Tensor]
@@ -98,5 +98,34 @@ def scale_by_lr(lr: Any) -> Transform:
 
     def update(grads: Params, state: dict, params: Params, step: int) -> tuple[Params, dict]:
         return {k: g * state["neg_lr"][k] for k, g in grads.items()}, state
+
+    return Transform(init, update)
+
+
+def partition(labels: dict[str, str], transforms: dict[str, Transform]) -> Transform:
+    """Route each parameter to the transform of its label (optax's ``partition``).
+
+    ``labels``: {param: label}; ``transforms``: {label: Transform}. Each transform sees only the
+    sub-dict of its parameters (its state holds only theirs); parameters without a label get no
+    update. Global-norm operations (clipping, normalized GD) then act per label."""
+    missing = sorted(set(labels.values()) - set(transforms))
+    if missing:
+        raise ValueError(f"partition: no transform for label(s) {', '.join(missing)}")
+
+    def split(tree: Params, label: str) -> Params:
+        return {k: v for k, v in tree.items() if labels.get(k) == label}
+
+    def init(params: Params) -> dict:
+        return {lab: t.init(split(params, lab)) for lab, t in transforms.items()
+                if split(params, lab)}
+
+    def update(grads: Params, state: dict, params: Params, step: int) -> tuple[Params, dict]:
+        out, new = {}, dict(state)
+        for lab, s in state.items():
+            g = split(grads, lab)
+            if g:
+                u, new[lab] = transforms[lab].update(g, s, split(params, lab), step)
+                out.update(u)
+        return out, new
 
     return Transform(init, update)

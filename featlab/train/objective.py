@@ -89,10 +89,13 @@ def _ascent_point(params: dict, grads: dict, rho: torch.Tensor) -> dict:
 
 
 def step_gradient(model_cfg, strategy: Strategy, params: dict, batch, weight: torch.Tensor,
-                  hp: dict, t: int, need_grad: bool = True, span: SpanBasis | None = None):
+                  hp: dict, t: int, need_grad: bool = True, span: SpanBasis | None = None,
+                  grad_fn=loss_and_grad_any):
     """Loss (P,) and outputs (P, n) of the step's objective at W, and its gradient (see the
     module docstring). ``weight``: (P, n) full-batch or minibatch weights. With ``span``, params
-    and gradient are in the span representation (:mod:`featlab.train.span`; no mixup or SAM)."""
+    and gradient are in the span representation (:mod:`featlab.train.span`; no mixup or SAM).
+    ``grad_fn``: the loss-and-gradient function (the CNN's analytic one, or
+    :func:`featlab.train.vmapped.vmap_loss_and_grad` of any family)."""
     if span is not None and (strategy.mixup or strategy.sam):
         raise ValueError("mixup and SAM train in the primal representation only (span=None)")
     X, y, soft = batch.X, batch.y, False
@@ -101,11 +104,11 @@ def step_gradient(model_cfg, strategy: Strategy, params: dict, batch, weight: to
     if strategy.mixup:
         X, y = _mix(X, y, batch.mask, hp, t)
         soft = True
-    loss, f, grads = loss_and_grad_any(model_cfg, params, X, y, weight, need_grad, soft, span)
+    loss, f, grads = grad_fn(model_cfg, params, X, y, weight, need_grad, soft, span)
     if strategy.sam and need_grad:
         on = (hp["sam_steps"] == 0) | (t < hp["sam_steps"])
         rho = torch.where(on, hp["sam_rho"], torch.zeros_like(hp["sam_rho"]))
         if bool((rho > 0).any()):
-            _, _, grads = loss_and_grad_any(model_cfg, _ascent_point(params, grads, rho), X, y,
+            _, _, grads = grad_fn(model_cfg, _ascent_point(params, grads, rho), X, y,
                                             weight, True, soft)
     return loss, f, grads

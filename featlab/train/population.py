@@ -19,6 +19,7 @@ the CPU and within a memory budget on CUDA (:func:`plan_chunks`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,13 +28,16 @@ import numpy as np
 import torch
 
 from featlab import optim
-from featlab.config import ConfigError, Setting, config_hash, flatten, memory_limit
+from featlab.config import ConfigError, Setting, memory_limit
 from featlab.data import PatchBatch, sample_run, stack_runs
 from featlab.diagnostics.decomposition import decompose, summaries
 from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
 from featlab.models.cnn import init_params
+from featlab.models.cnn import param_groups as cnn_param_groups
 from featlab.optim.base import tree_select
 from featlab.rng import hash_uniform, run_key
+from featlab.train import engine
+from featlab.train.engine import ChunkResult, RunSpec, log_schedule
 from featlab.train.objective import Strategy, step_gradient, strategy_of
 from featlab.train.span import SpanBasis, loss_and_grad_any, span_eligible
 
@@ -57,7 +61,11 @@ METRICS = ("train_loss", "train_error", "step_loss", "train_error_clean", "train
 
 
 def metric_names(setting: Setting) -> tuple[str, ...]:
-    """METRICS plus gamma_<feature> (several features) and train/test_error_<group>."""
+    """METRICS plus gamma_<feature> (several features) and train/test_error_<group>; a family
+    on the generic path logs its probes' names (:mod:`featlab.probes`)."""
+    if not _analytic(setting):
+        from featlab.probes import probe_names
+        return probe_names(setting)
     data = setting.data
     feats = data.feature_names if len(data.feature_names) > 1 else ()
     return (METRICS + tuple(f"gamma_{f}" for f in feats)
@@ -65,45 +73,22 @@ def metric_names(setting: Setting) -> tuple[str, ...]:
 
 
 def per_run_fields(setting: Setting) -> frozenset[str]:
-    """Dotted fields of ``setting`` that may differ inside one chunk."""
-    return PER_RUN_FIELDS | {f"data.{k}" for k in type(setting.data).PER_RUN_FIELDS}
+    """Dotted fields of ``setting`` that may differ inside one chunk: the optimizer/training ones
+    of PER_RUN_FIELDS and those its data and model configs declare (``PER_RUN_FIELDS``)."""
+    return _per_run_fields(type(setting.data), type(setting.model))
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run: its setting, seed, grid point (axis name -> value) and resume hash."""
-
-    setting: Setting
-    seed: int
-    point: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def hash(self) -> str:
-        return config_hash(self.setting, self.seed)
-
-
-@dataclass
-class ChunkResult:
-    """Outcome of one chunk: per run status/steps/final metrics, and the tidy metric log."""
-
-    runs: list[RunSpec]
-    status: list[str]                        # "done" | "diverged"
-    steps: np.ndarray                        # (P,) step at which each run stopped
-    final: dict[str, np.ndarray]             # name -> (P,) value at the stop step
-    log_run: np.ndarray                      # (R,) run index into ``runs``
-    log_step: np.ndarray                     # (R,)
-    log_values: dict[str, np.ndarray]        # name -> (R,)
-    wall_s: float = 0.0
-    device: str = "cpu"
-    flops: float = 0.0                       # matmul FLOPs of the training steps
-    span: bool = False                       # trained in the span representation
+@functools.cache
+def _per_run_fields(data_cls: type, model_cls: type) -> frozenset[str]:
+    model = getattr(model_cls, "PER_RUN_FIELDS", frozenset())
+    return (frozenset(k for k in PER_RUN_FIELDS if not k.startswith("model."))
+            | {f"data.{k}" for k in getattr(data_cls, "PER_RUN_FIELDS", ())}
+            | {f"model.{k}" for k in model})
 
 
 def structural_key(setting: Setting) -> tuple:
-    """Fields that must agree within a chunk."""
-    flat = flatten(setting)
-    free = per_run_fields(setting)
-    return tuple(sorted((k, v) for k, v in flat.items() if k not in free))
+    """Fields that must agree within a chunk (:func:`featlab.train.engine.structural_key`)."""
+    return engine.structural_key(setting, per_run_fields(setting))
 
 
 def _dtype(setting: Setting) -> torch.dtype:
@@ -127,6 +112,10 @@ def check_fits(runs: list[RunSpec]) -> None:
     seen, limit = set(), memory_limit()
     for r in runs:
         s = r.setting
+        if not _analytic(s):                            # generic path: strategies it can run
+            from featlab.train.generic import check_strategies
+            check_strategies(s)
+            continue
         key = (s.data, s.model.m, s.train.dtype, s.train.test_estimator)
         if key in seen:
             continue
@@ -157,37 +146,20 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
     cache; measured 1.3-3x faster than 24-100 MB chunks). CUDA: half of the free memory. ``chunk_size``
     overrides both.
     """
-    groups: dict[tuple, list[RunSpec]] = {}
-    for r in runs:
-        groups.setdefault(structural_key(r.setting), []).append(r)
-    chunks = []
-    for group in groups.values():
+    def size_of(group: list[RunSpec]) -> int:
+        if not _analytic(group[0].setting):             # a family on the generic path
+            from featlab.train import generic
+            return generic.chunk_size_of(group[0].setting, device, memory_budget)
         n_max = max(r.setting.data.n for r in group)
         data_b, total_b = _run_bytes(group[0].setting)
         data_b = data_b * n_max // group[0].setting.data.n
         total_b = total_b + data_b
-        if chunk_size:
-            size = chunk_size
-        elif str(device).startswith("cuda"):
-            free, _ = torch.cuda.mem_get_info()
-            budget = memory_budget or 0.5 * free
-            size = int(min(65536, max(1, budget // total_b)))
-        else:
-            budget = memory_budget or 2 * 2**30
-            size = int(min(4096, max(16, 8 * 2**20 // data_b), max(1, budget // total_b)))
-        chunks += [group[i:i + size] for i in range(0, len(group), size)]
-    return chunks
+        budget = engine.memory_budget(device, memory_budget)
+        if str(device).startswith("cuda"):
+            return int(min(65536, max(1, budget // total_b)))
+        return int(min(4096, max(16, 8 * 2**20 // data_b), max(1, budget // total_b)))
 
-
-def log_schedule(T: int, kind: str, points: int) -> list[int]:
-    """Steps in [0, T] at which diagnostics are logged (0 and T included; points=1: T only)."""
-    if points == 1:
-        return [T]
-    if kind == "linear":
-        steps = np.linspace(0, T, points)
-    else:
-        steps = np.concatenate([[0], np.geomspace(1, T, max(points - 1, 1))]) if T >= 1 else [0]
-    return sorted({int(round(s)) for s in steps} | {0, T})
+    return engine.plan_chunks(runs, structural_key, size_of, chunk_size)
 
 
 # ------------------------------------------------------------------------------ chunk state
@@ -219,7 +191,7 @@ class _Chunk:
         return {"W": self.span.weights(self.params["C"], self.W0), "b": self.params["b"]}
 
 
-def _setup(runs: list[RunSpec], device: str, span: bool | None = None
+def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: bool = False
            ) -> tuple[_Chunk, optim.Transform]:
     """Sample, initialize and place a chunk; ``span``: train in the span representation
     (None: when :func:`featlab.train.span.span_eligible`)."""
@@ -250,10 +222,11 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None
     batch, draws = batch.to(device), draws.to(device)
     params = {k: v.to(device) for k, v in params.items()}
     hp = {k: v.to(device) for k, v in hp.items()}
-    opt = optim.build(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS})
     strategy = strategy_of([r.setting.optim for r in runs])
     W0 = params["W"].clone()
     eligible = span_eligible(s0, strategy.mixup, strategy.sam, batch.X.shape[1] * batch.X.shape[2])
+    if vmap:                                            # the generic path is primal only
+        eligible = False
     if span and not eligible:
         raise ValueError("span=True needs gd/sgd/momentum/nesterov without weight decay, clipping, "
                          "mixup or SAM, and n K <= d; use span=None to choose automatically")
@@ -261,6 +234,10 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None
     if (eligible if span is None else span):
         basis = SpanBasis.build(batch.X, W0)
         params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
+    groups = cnn_param_groups(s0.model)                 # W: "input", b: "bias" (span: C is W's)
+    if basis is not None:
+        groups = {("C" if k == "W" else k): g for k, g in groups.items()}
+    opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups)
     chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
                    opt.init(params), draws, hp, strategy, basis)
     return chunk, opt
@@ -359,15 +336,26 @@ def _finite_rows(loss: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def train_chunk(runs: list[RunSpec], device: str = "cpu",
-                on_step: Callable[[int, int], None] | None = None, span: bool | None = None
-                ) -> ChunkResult:
+                on_step: Callable[[int, int], None] | None = None, span: bool | None = None,
+                vmap: bool = False) -> ChunkResult:
     """Train one chunk of structurally identical runs in lockstep; see the module docstring.
     ``span``: force (True) or forbid (False) the span representation; None chooses it when
-    eligible (:mod:`featlab.train.span`)."""
-    t_start = time.perf_counter()
+    eligible (:mod:`featlab.train.span`). ``vmap``: take gradients through the generic
+    torch.func path (:mod:`featlab.train.vmapped`) instead of the analytic one (same numbers).
+    Families other than the two-layer CNN train in :mod:`featlab.train.generic`."""
     s0 = runs[0].setting
+    if not _analytic(s0):
+        from featlab.train import generic
+        return generic.train_chunk(runs, device, on_step)
+    t_start = time.perf_counter()
     P = len(runs)
-    c, opt = _setup(runs, device, span)
+    c, opt = _setup(runs, device, span, vmap)
+    grad_fn = loss_and_grad_any
+    if vmap:
+        from featlab.models import family_of
+        from featlab.train.tasks import task_of
+        from featlab.train.vmapped import vmap_loss_and_grad
+        grad_fn = vmap_loss_and_grad(family_of(s0.model), s0.model, task_of(s0.data))
     T = int(c.hp["steps"].max())
     logs: dict[int, list[int]] = {}                    # step -> budgets whose schedule has it
     for budget in sorted(set(c.hp["steps"].tolist())):
@@ -391,7 +379,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         if sgd or weight is None:
             weight = _batch_weight(c, s0, t)            # GD: fixed mask / n_p, cached
         loss, f, grads = step_gradient(s0.model, c.strategy, c.params, c.batch, weight, c.hp, t,
-                                       need_grad=t < T, span=c.span)
+                                       need_grad=t < T, span=c.span, grad_fn=grad_fn)
         L, n, K = c.batch.X.shape[:3]
         if c.span is None:                              # forward + backward matmul
             flops += (2 * grad_evals if t < T else 1) * 2 * L * n * K * d * M
@@ -399,8 +387,8 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             flops += 2 * L * (n * K) ** 2 * M
         if stochastic and (t in logs or thresholds):
             full = c.batch.mask / c.batch.mask.sum(1, keepdim=True)
-            loss_full, f, _ = loss_and_grad_any(s0.model, c.params, c.batch.X, c.batch.y, full,
-                                                False, span=c.span)
+            loss_full, f, _ = grad_fn(s0.model, c.params, c.batch.X, c.batch.y, full,
+                                      False, span=c.span)
         else:
             loss_full = loss
         # fast path: no log due, no budget reached, no threshold, everything finite
@@ -452,6 +440,11 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                        cat(rec_step).astype(np.int64), {k: cat(v) for k, v in rec_vals.items()},
                        wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
                        span=c.span is not None)
+
+
+def _analytic(setting: Setting) -> bool:
+    """Whether a setting trains here (the two-layer CNN on patch data, analytic or span path)."""
+    return getattr(setting.model, "kind", None) == "two_layer_cnn"
 
 
 def run_population(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,

@@ -1,0 +1,224 @@
+r"""Generic population trainer: any registered model family on vector data, through torch.func.
+
+One chunk holds P structurally identical runs: data X (P, n, d), y (P, n); parameters from the
+family's ``init`` (P, ...); per-run hyperparameters (P,) tensors. A step is
+
+    loss, f, g = vmap(grad_and_value(L))(params, X, y, w)          (featlab.train.vmapped)
+    params <- params + update_g(g)                                  (per-group optimizer)
+
+with the task's loss (:mod:`featlab.train.tasks`), the training strategies of
+:mod:`featlab.train.objective` (label noise on binary tasks, SAM) and the optimizer built per
+parameter group with the parametrization's learning-rate multipliers and ``optim.group_lr``
+(:func:`featlab.optim.build_grouped`). A run stops at its step budget, when its full-batch loss
+falls below ``loss_threshold``, or when it diverges (non-finite loss or outputs: marked
+``diverged``); stopped runs are frozen, logged once more and dropped once a quarter has stopped.
+
+Probes (:mod:`featlab.probes`) decide what is logged: train/test loss (and 0-1 error where the
+task has one), relative weight movement per parameter group and per-layer activation scale.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from featlab import optim
+from featlab.config import ConfigError, Setting
+from featlab.data import REGISTRY as DATA
+from featlab.models import family_of
+from featlab.optim.base import tree_select
+from featlab.probes import generic_probes, probe_names
+from featlab.rng import run_key
+from featlab.train import engine
+from featlab.train.engine import ChunkResult, RunSpec, log_schedule
+from featlab.train.objective import step_gradient, strategy_of
+from featlab.train.tasks import task_of
+from featlab.train.vmapped import vmap_loss_and_grad
+
+__all__ = ["train_chunk", "plan_chunks", "chunk_size_of", "metric_names", "check_strategies"]
+
+
+def _dtype(s: Setting) -> torch.dtype:
+    return torch.float64 if s.train.dtype == "float64" else torch.float32
+
+
+def metric_names(setting: Setting) -> tuple[str, ...]:
+    """Names logged for ``setting``: the union of its probes' names."""
+    return probe_names(setting)
+
+
+def check_strategies(setting: Setting) -> None:
+    """ConfigError for strategies the generic path does not run (mixup; label noise off binary)
+    and for a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming
+    model.width when the model has one, else data.n)."""
+    from featlab.config import memory_limit
+
+    need, limit = _run_bytes(setting), memory_limit()
+    if need > limit:
+        name = "model.width" if hasattr(setting.model, "width") else "data.n"
+        value = getattr(setting.model, "width", setting.data.n)
+        raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
+                          f"over this machine's limit of {limit / 2**30:.1f} GiB; make {name} smaller")
+    o, task = setting.optim, task_of(setting.data)
+    if o.mixup_alpha > 0 or o.mixup_lambda > 0:
+        raise ConfigError(f"optim.mixup_alpha={o.mixup_alpha!r} is invalid: mixup runs on patch data "
+                          f"with the two-layer CNN only; set optim.mixup_alpha=0")
+    if o.label_noise > 0 and task.name != "binary":
+        raise ConfigError(f"optim.label_noise={o.label_noise!r} is invalid: label flips need +-1 "
+                          f"labels, data.kind={setting.data.kind} is a {task.name} task; set "
+                          f"optim.label_noise=0")
+
+
+def _run_bytes(s: Setting) -> int:
+    """Rough bytes of one run: train/test data and 8 parameter-sized buffers (width^2 per layer)."""
+    item = _dtype(s).itemsize
+    d = s.data.d
+    width = getattr(s.model, "width", d)
+    depth = getattr(s.model, "depth", 2)
+    n_params = width * d + (depth - 2) * width * width + width * 16
+    acts = (s.data.n + s.data.n_test) * width * depth
+    return item * ((s.data.n + s.data.n_test) * (d + 1) + 8 * n_params + 4 * acts)
+
+
+def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
+                memory_budget: float | None = None) -> list[list[RunSpec]]:
+    """Structural groups (:func:`featlab.train.engine.plan_chunks`), each split to fit the memory
+    budget (CPU 2 GiB, CUDA half the free memory), at most 4096 runs."""
+    from featlab.train.population import per_run_fields
+
+    return engine.plan_chunks(runs, lambda s: engine.structural_key(s, per_run_fields(s)),
+                              lambda g: chunk_size_of(g[0].setting, device, memory_budget),
+                              chunk_size)
+
+
+def chunk_size_of(setting: Setting, device: str = "cpu", memory_budget: float | None = None) -> int:
+    """Runs of ``setting`` per chunk: the memory budget over one run's bytes, in [1, 4096]."""
+    return int(min(4096, max(1, engine.memory_budget(device, memory_budget) // _run_bytes(setting))))
+
+
+def _setup(runs: list[RunSpec], device: str):
+    s0 = runs[0].setting
+    dtype = _dtype(s0)
+    fam, task = family_of(s0.model), task_of(s0.data)
+    sample = DATA[s0.data.kind].sample_run
+    train = [sample(r.setting.data, r.seed, s0.data.n, "train", dtype) for r in runs]
+    test = [sample(r.setting.data, r.seed, s0.data.n_test, "test", dtype) for r in runs]
+    X = torch.stack([t["X"] for t in train])                                # (P, n, d)
+    shape = tuple(X.shape[2:])
+    out_dim = task.out_dim(s0.data)
+    per = [fam.init(r.setting.model, [r.seed], shape, dtype, out_dim) for r in runs]
+    params = {k: torch.cat([p[k] for p in per]).to(device) for k in per[0]}
+    tensor = lambda get, dt=torch.float64: torch.tensor([get(r) for r in runs], dtype=dt)  # noqa: E731
+    o = lambda k: (lambda r: getattr(r.setting.optim, k))  # noqa: E731
+    hp = {**{k: tensor(o(k)) for k in optim.PER_RUN_HPARAMS},
+          **{k: tensor(o(k)) for k in ("label_noise", "sam_rho", "mixup_alpha", "mixup_lambda")},
+          "sam_steps": tensor(o("sam_steps"), torch.int64),
+          "steps": tensor(lambda r: r.setting.train.steps, torch.int64),
+          "threshold": tensor(lambda r: r.setting.train.loss_threshold),
+          "key": tensor(lambda r: run_key(r.seed, "batches"), torch.int64),
+          "key_ln": tensor(lambda r: run_key(r.seed, "label_noise"), torch.int64),
+          "key_mix": tensor(lambda r: run_key(r.seed, "mixup"), torch.int64)}
+    hp = {k: v.to(device) for k, v in hp.items()}
+    data = {"X": X, "y": torch.stack([t["y"] for t in train]),
+            "Xt": torch.stack([t["X"] for t in test]), "yt": torch.stack([t["y"] for t in test])}
+    data = {k: v.to(device) for k, v in data.items()}
+    groups = fam.param_groups(s0.model)
+    mults = fam.lr_multipliers(s0.model, s0.optim.name, shape) if fam.lr_multipliers else {}
+    opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups, mults)
+    return fam, task, data, params, hp, opt, groups
+
+
+def _weights(s0: Setting, hp: dict, P: int, n: int, t: int, device) -> torch.Tensor:
+    """(P, n) loss weights: 1/n (full batch) or the step's minibatch (the CNN trainer's rule)."""
+    from featlab.train.population import _batch_weight
+
+    mask = torch.ones(P, n, dtype=torch.float64, device=device)
+    if s0.optim.batch_size == 0:
+        return mask / n
+    return _batch_weight(SimpleNamespace(batch=SimpleNamespace(mask=mask), hp=hp), s0, t)
+
+
+def train_chunk(runs: list[RunSpec], device: str = "cpu",
+                on_step: Callable[[int, int], None] | None = None) -> ChunkResult:
+    """Train one chunk of structurally identical runs in lockstep (module docstring)."""
+    t_start = time.perf_counter()
+    s0 = runs[0].setting
+    check_strategies(s0)
+    P = len(runs)
+    fam, task, data, params, hp, opt, groups = _setup(runs, device)
+    strategy = strategy_of([r.setting.optim for r in runs])
+    grad_fn = vmap_loss_and_grad(fam, s0.model, task)
+    probes = generic_probes(s0)
+    names = metric_names(s0)
+    opt_state = opt.init(params)
+    W0 = {k: v.clone() for k, v in params.items()}
+    ids = torch.arange(P, device=device)
+    T = int(hp["steps"].max())
+    logs: dict[int, list[int]] = {}
+    for budget in sorted(set(hp["steps"].tolist())):
+        for step in log_schedule(budget, s0.train.log_schedule, s0.train.log_points):
+            logs.setdefault(step, []).append(budget)
+    stopped_at, diverged = np.full(P, -1), np.zeros(P, dtype=bool)
+    final = {k: np.full(P, np.nan) for k in names}
+    rec_run, rec_step, rec_vals = [], [], {k: [] for k in names}
+    frozen = torch.zeros(P, dtype=torch.bool, device=device)
+    n = data["X"].shape[1]
+    stochastic = s0.optim.batch_size > 0 or not strategy.plain
+    thresholds = bool((hp["threshold"] > 0).any())
+    for t in range(T + 1):
+        L = len(ids)
+        weight = _weights(s0, hp, L, n, t, device).to(data["X"].dtype)
+        batch = SimpleNamespace(X=data["X"], y=data["y"], mask=torch.ones_like(weight))
+        loss, f, grads = step_gradient(s0.model, strategy, params, batch, weight, hp, t,
+                                       need_grad=t < T, grad_fn=grad_fn)
+        due_now = t in logs
+        if stochastic and (due_now or thresholds):
+            loss, f, _ = grad_fn(s0.model, params, data["X"], data["y"],
+                                 torch.full_like(weight, 1.0 / n), False)
+        ok = torch.isfinite(loss) & torch.isfinite(f.reshape(L, -1)).all(1)
+        stop = ((~ok) | (loss < hp["threshold"]) | (t >= hp["steps"])) & ~frozen
+        due = stop.clone()
+        if due_now:
+            due |= torch.isin(hp["steps"], torch.tensor(logs[t], device=device))
+        rows = torch.nonzero(due & ~frozen).squeeze(1)
+        if len(rows):
+            sub = lambda tree: tree_select(tree, rows)  # noqa: E731
+            ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
+                                  W0=sub(W0), groups=groups, data=sub(data), loss=loss[rows],
+                                  f=f[rows])
+            vals: dict[str, torch.Tensor] = {}
+            for probe in probes:
+                vals.update(probe.compute(ctx))
+            got = ids[rows].cpu().numpy()
+            newly = stop[rows].cpu().numpy()
+            rec_run.append(got)
+            rec_step.append(np.full(len(got), t))
+            for k in names:
+                v = vals[k].detach().to(torch.float64).cpu().numpy()
+                rec_vals[k].append(v)
+                final[k][got[newly]] = v[newly]
+        stopped_at[ids[stop].cpu().numpy()] = t
+        diverged[ids[stop & ~ok].cpu().numpy()] = True
+        frozen |= stop
+        if bool(frozen.all()) or t == T:
+            break
+        if frozen.float().mean() >= 0.25:                                   # compaction
+            keep = torch.nonzero(~frozen).squeeze(1)
+            params, W0, data, hp = (tree_select(x, keep) for x in (params, W0, data, hp))
+            opt_state, grads = tree_select(opt_state, keep), tree_select(grads, keep)
+            ids, frozen = ids[keep], frozen[keep]
+        updates, opt_state = opt.update(grads, opt_state, params, t)
+        for k, u in updates.items():                    # frozen runs keep their parameters
+            params[k] = torch.where((~frozen).reshape(-1, *([1] * (u.dim() - 1))), params[k] + u,
+                                    params[k])
+        if on_step is not None:
+            on_step(t, T)
+    status = ["diverged" if dv else "done" for dv in diverged]
+    cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+    return ChunkResult(runs, status, stopped_at, final, cat(rec_run).astype(np.int64),
+                       cat(rec_step).astype(np.int64), {k: cat(v) for k, v in rec_vals.items()},
+                       wall_s=time.perf_counter() - t_start, device=str(device))
