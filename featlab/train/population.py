@@ -169,8 +169,7 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
         if chunk_size:
             size = chunk_size
         elif str(device).startswith("cuda"):
-            free, _ = torch.cuda.mem_get_info()
-            budget = memory_budget or 0.5 * free
+            budget = memory_budget or 0.5 * torch.cuda.mem_get_info()[0]   # no probe if given
             size = int(min(65536, max(1, budget // total_b)))
         else:
             budget = memory_budget or 2 * 2**30
