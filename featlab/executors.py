@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,11 +73,8 @@ class Inline:
             on_chunk(P)
 
 
-def _init_worker(devices: Any, threads: int) -> None:
-    import torch
-
+def _init_worker(devices: Any) -> None:
     os.environ["FEATLAB_WORKER_DEVICE"] = devices.get()
-    torch.set_num_threads(threads)
 
 
 def _local_train(root: str, sweep_id: str, chunk: list, device: str) -> int:
@@ -89,7 +85,9 @@ def _local_train(root: str, sweep_id: str, chunk: list, device: str) -> int:
 @dataclass(frozen=True)
 class Local:
     """``workers`` processes on this machine, each taking the next chunk; with ``cuda`` worker k
-    uses ``cuda:k`` (mod the device count). Torch threads are split evenly between workers."""
+    uses ``cuda:k`` (mod the device count). Workers keep torch's default thread count, the same
+    as an inline run: CPU reductions split by thread, so another count changes the last bits
+    (set OMP_NUM_THREADS to trade that for less oversubscription)."""
 
     workers: int = 2
     name = "local"
@@ -107,9 +105,8 @@ class Local:
         n_cuda = torch.cuda.device_count() if device.startswith("cuda") and ":" not in device else 0
         for k in range(self.workers):
             devices.put(f"cuda:{k % n_cuda}" if n_cuda else device)
-        threads = max(1, torch.get_num_threads() // self.workers)
         pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(devices, threads))
+                                   initargs=(devices,))
         try:
             futures = {pool.submit(_local_train, str(store.root), sweep_id, c, device): len(c)
                        for c in chunks}
@@ -184,12 +181,3 @@ def make_executor(name: str, workers: int | None = None, **slurm: Any) -> Inline
         raise ConfigError(f"--chunks-per-task={ex.chunks_per_task} is invalid: use an integer >= 1")
     return ex
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.5) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds passed."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(poll)
-    return True

@@ -132,8 +132,19 @@ def write_shard(root: str | Path, sweep_id: str, sid: str, tables: dict[str, pd.
     return final
 
 
+def _parquet_framed(path: Path) -> bool:
+    """A Parquet file starts and ends with the magic ``PAR1``: a cheap test against truncation."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
 def _complete(path: Path) -> bool:
-    return path.is_dir() and all((path / f"{t}.parquet").is_file() for t in TABLES)
+    return path.is_dir() and all(_parquet_framed(path / f"{t}.parquet") for t in TABLES)
 
 
 def pending_shards(root: str | Path, sweep_id: str | None = None) -> list[Path]:

@@ -104,14 +104,16 @@ def _sql_str(path: Path) -> str:
     return path.as_posix().replace("'", "''")
 
 
-def _readable(con: duckdb.DuckDBPyConnection, shard: Path) -> bool:
-    """True if every file of the shard reads as Parquet; an unreadable shard is quarantined."""
+def _readable(con: duckdb.DuckDBPyConnection, shard: Path, hide: bool = True) -> bool:
+    """True if every file of the shard reads as Parquet; an unreadable shard is quarantined
+    (``hide``, by the ingester only)."""
     try:
         for t in TABLES:
             con.execute(f"SELECT count(*) FROM read_parquet('{_sql_str(shard / f'{t}.parquet')}')")
         return True
     except duckdb.Error:
-        quarantine(shard)
+        if hide:
+            quarantine(shard)
         return False
 
 
@@ -200,12 +202,15 @@ class Store:
             con.close()
 
     @contextmanager
-    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _read(self, strict: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection whose ``runs/params/summary/metrics`` are the stored rows plus those of
-        the complete shards not yet ingested (one shard per run id); ``sweeps`` is the stored table."""
+        the complete shards not yet ingested (one shard per run id); ``sweeps`` is the stored table.
+        ``strict``: first read every shard's Parquet metadata and leave out unreadable ones."""
         con = self._open(read_only=True, wait=WAIT_S)
         try:
             pending = pending_shards(self.root)              # listed under the shared lock
+            if strict:
+                pending = [p for p in pending if _readable(con, p, hide=False)]
             have = {r[0] for r in con.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE database_name = 'db' "
                 "AND table_name = 'runs'").fetchall()}
@@ -302,7 +307,13 @@ class Store:
     # ------------------------------------------------------------------ reads
     def sql(self, query: str, params: Iterable[Any] | None = None) -> pd.DataFrame:
         """Run any SQL query against the store and return a DataFrame."""
-        with self._read() as con:
+        try:
+            with self._read() as con:
+                return con.execute(query, list(params or [])).df()
+        except duckdb.Error:
+            if not pending_shards(self.root):
+                raise
+        with self._read(strict=True) as con:                # a damaged shard: read around it
             return con.execute(query, list(params or [])).df()
 
     def sweeps(self) -> pd.DataFrame:
