@@ -30,7 +30,7 @@ stop() {
 if [[ ${1:-} == --stop ]]; then stop; exit 0; fi
 
 alive() { [[ -s $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
-node_up() { timeout 10 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
+node_up() { timeout 10 sinfo -h -o %T 2>/dev/null | grep -qE "^(idle|mixed|allocated|completing)"; }
 
 if alive slurmctld && alive slurmd && node_up; then
     say "cluster already up: $(sinfo -h -o '%P %D %C %T' | head -1)"
