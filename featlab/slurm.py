@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from featlab.config import ConfigError
 from featlab.shards import sweep_dir
 
 __all__ = ["run_array", "jobs_file", "array_state", "array_summary", "IncompleteSweep"]
@@ -62,8 +63,14 @@ def _submit(ex: Any, root: Path, sweep_id: str, chunks: list[list], device: str)
         params["gpus_per_task"] = ex.gpus_per_task
     executor.update_parameters(**params)
     groups = _group(chunks, ex.chunks_per_task)
-    with executor.batch():
-        jobs = [executor.submit(ChunkTask(), str(root), sweep_id, g, device) for g in groups]
+    try:
+        with executor.batch():
+            jobs = [executor.submit(ChunkTask(), str(root), sweep_id, g, device) for g in groups]
+    except submitit.core.utils.FailedJobError as err:
+        lines = [x for x in str(err).splitlines() if x.strip()] or ["no message"]
+        raise ConfigError(f"sbatch refused the job array ({lines[-1].strip()}); check "
+                          f"--slurm-partition, --slurm-mem, --gpus-per-task and --slurm-time "
+                          f"against the cluster (sinfo)") from None
     array_id = str(jobs[0].job_id).split("_")[0]
     path = jobs_file(root, sweep_id)
     known = json.loads(path.read_text()) if path.exists() else []

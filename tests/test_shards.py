@@ -234,3 +234,19 @@ def test_slurm_without_submitit_or_sbatch_exit_2(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["run", "kou2023-phase", "--executor", "slurm", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "pip install 'featlab[slurm]'" in res.output
     assert not (tmp_path / "featlab.duckdb").exists()
+
+
+def test_status_and_ingest_commands(tmp_path):
+    sweep = _sweep()
+    store = Store(tmp_path)
+    _begin(store, sweep)
+    train_shard(tmp_path, "s", sweep.runs()[:3], "cpu", "inline")      # as a detached worker would
+    res = CliRunner().invoke(app, ["status", "s", "--out", str(tmp_path)])
+    assert res.exit_code == 0 and "3/6 runs finished (1 shards not yet ingested)" in res.output
+    res = CliRunner().invoke(app, ["ingest", "s", "--out", str(tmp_path)])
+    assert res.exit_code == 0 and "ingested 3 runs" in res.output
+    assert "3/6 runs finished (0 shards not yet ingested)" in res.output
+    res = CliRunner().invoke(app, ["ingest", "--out", str(tmp_path)])
+    assert res.exit_code == 0 and "ingested 0 runs" in res.output
+    res = CliRunner().invoke(app, ["status", "nope", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown sweep" in res.output
