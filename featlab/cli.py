@@ -2,6 +2,8 @@
 
     featlab list
     featlab run kou2023-phase --preset quick [--set data.n=40] [--grid data.d=200,400] [--seeds 5]
+                [--executor inline | local --workers N | slurm --slurm-partition P ... [--detach]]
+    featlab status SWEEP_ID / featlab ingest [SWEEP_ID]
     featlab runs [SWEEP_ID]
     featlab report SWEEP_ID
     featlab export SWEEP_ID FOLDER

@@ -1,8 +1,10 @@
 """Run an experiment end to end: validate -> train the population chunk by chunk -> store -> report.
 
-Each finished chunk is committed to the store before the next starts, so an interrupted sweep
-resumes where it stopped when the same command is run again (same sweep id, stored config
-hashes are skipped). Everything is validated before the store is touched.
+Each finished chunk is written as a shard and ingested into the store (:mod:`featlab.shards`),
+so an interrupted sweep resumes where it stopped when the same command is run again (same sweep
+id; config hashes stored or sharded are skipped). The chunks are trained by an executor
+(:mod:`featlab.executors`: inline, local processes, a SLURM job array). Everything is validated
+before the store is touched.
 """
 
 from __future__ import annotations
