@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -110,6 +109,16 @@ def array_summary(root: str | Path, sweep_id: str) -> list[str]:
     return lines
 
 
+def _refuse_if_queued(root: Path, sweep_id: str) -> None:
+    """A second array for the same sweep while the first is queued would train runs twice."""
+    path = jobs_file(root, sweep_id)
+    for job in json.loads(path.read_text()) if path.exists() else []:
+        if array_state(job["job_id"]):
+            raise ConfigError(f"SLURM job array {job['job_id']} of this sweep is still queued; wait "
+                              f"for it (featlab status {sweep_id}) or cancel it (scancel "
+                              f"{job['job_id']}), then run the same command again")
+
+
 def run_array(ex: Any, store: Any, sweep_id: str, chunks: list[list], device: str,
               progress: Callable[[float], None] | None, on_chunk: Callable[[int], None]) -> None:
     """Submit the chunks as a job array, then (unless ``ex.detach``) ingest shards as they land,
@@ -117,6 +126,7 @@ def run_array(ex: Any, store: Any, sweep_id: str, chunks: list[list], device: st
     from featlab.store import INGEST_WAIT_S
 
     todo = {r.hash for c in chunks for r in c}
+    _refuse_if_queued(store.root, sweep_id)
     job_id = _submit(ex, store.root, sweep_id, chunks, device)
     print(f"submitted SLURM job array {job_id}: {len(_group(chunks, ex.chunks_per_task))} tasks, "
           f"{len(todo)} runs; logs in {jobs_file(store.root, sweep_id).parent}", file=sys.stderr,

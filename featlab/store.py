@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import duckdb
-import numpy as np
 import pandas as pd
 import torch
 

@@ -15,7 +15,7 @@ def test_public_api_imports():
     for mod in ("featlab.config", "featlab.data", "featlab.models", "featlab.optim", "featlab.train",
                 "featlab.diagnostics", "featlab.theory.signal_noise", "featlab.store",
                 "featlab.plots", "featlab.report", "featlab.experiments", "featlab.cli",
-                "featlab.bench"):
+                "featlab.bench", "featlab.shards", "featlab.executors", "featlab.slurm"):
         m = importlib.import_module(mod)
         for name in getattr(m, "__all__", []):
             assert hasattr(m, name), f"{mod}.{name}"

@@ -6,6 +6,7 @@ one (or without submitit) these tests skip."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from featlab.config import ConfigError
 from featlab.executors import Slurm
 from featlab.runner import run_experiment
 from featlab.slurm import array_state, jobs_file
@@ -37,10 +39,16 @@ def _partition() -> str | None:
 
 @pytest.fixture(scope="module")
 def partition() -> str:
-    pytest.importorskip("submitit", reason="submitit not installed: pip install 'featlab[slurm]'")
+    """The cluster's partition; skip without submitit or a cluster (fail instead when
+    FEATLAB_REQUIRE_SLURM=1, as in CI after scripts/slurm-local.sh)."""
+    missing = pytest.fail if os.environ.get("FEATLAB_REQUIRE_SLURM") == "1" else pytest.skip
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        missing("submitit not installed: pip install 'featlab[slurm]'")
     name = _partition()
     if name is None:
-        pytest.skip("no SLURM cluster is up (start a local one with scripts/slurm-local.sh)")
+        missing("no SLURM cluster is up (start a local one with scripts/slurm-local.sh)")
     return name
 
 
@@ -96,6 +104,8 @@ def test_cancelled_task_then_resubmit_loses_and_duplicates_nothing(tmp_path, par
     detached = Slurm(partition=partition, time_min=10, detach=True, array_parallelism=2)
     first = run_experiment("signal-noise-dynamics", "quick", executor=detached, **kw)
     job = _job(tmp_path, first.sweep_id)
+    with pytest.raises(ConfigError, match=f"array {job} of this sweep is still queued"):
+        run_experiment("signal-noise-dynamics", "quick", executor=detached, **kw)
     deadline = time.monotonic() + 240
     while not (running := [t for t, s in _tasks(job).items() if s == "RUNNING"]):
         assert time.monotonic() < deadline, "no array task started"
