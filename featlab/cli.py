@@ -2,6 +2,8 @@
 
     featlab list
     featlab run kou2023-phase --preset quick [--set data.n=40] [--grid data.d=200,400] [--seeds 5]
+                [--executor inline | local --workers N | slurm --slurm-partition P ... [--detach]]
+    featlab status SWEEP_ID / featlab ingest [SWEEP_ID]
     featlab runs [SWEEP_ID]
     featlab report SWEEP_ID
     featlab export SWEEP_ID FOLDER
@@ -100,9 +102,24 @@ def run(
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
     plugin: list[Path] = typer.Option([], "--plugin", help="A .py file registering your own model family (repeatable)."),
+    executor: str = typer.Option("inline", "--executor", help="inline (this process), local "
+                                 "(--workers processes) or slurm (a job array via submitit)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes for --executor local."),
+    slurm_partition: Optional[str] = typer.Option(None, "--slurm-partition", help="SLURM partition."),
+    slurm_time: Optional[int] = typer.Option(None, "--slurm-time", help="Minutes per array task (default 60)."),
+    slurm_mem: Optional[float] = typer.Option(None, "--slurm-mem", help="GiB per array task; memory checks use it."),
+    gpus_per_task: Optional[int] = typer.Option(None, "--gpus-per-task", help="GPUs per array task."),
+    gpu_mem: Optional[float] = typer.Option(None, "--gpu-mem", help="GiB of the requested GPU (chunk planning; default 16)."),
+    cpus_per_task: Optional[int] = typer.Option(None, "--cpus-per-task", help="CPUs per array task (default 1)."),
+    array_parallelism: Optional[int] = typer.Option(None, "--array-parallelism", help="Array tasks running at once."),
+    slurm_setup: list[str] = typer.Option([], "--slurm-setup", help="Shell line run before each task, e.g. 'module load cuda' (repeatable)."),
+    chunks_per_task: Optional[int] = typer.Option(None, "--chunks-per-task", help="Chunks per array task (default: one, at most 1000 tasks)."),
+    detach: bool = typer.Option(False, "--detach", help="Submit and return; then featlab status / featlab ingest."),
 ) -> None:
     """Run (or resume) an experiment's sweep as a population and write its report."""
+    from featlab.executors import make_executor
     from featlab.runner import run_experiment
+    from featlab.slurm import IncompleteSweep
 
     _load_plugins(plugin)
 
@@ -114,6 +131,16 @@ def run(
         _fail(f"--seed-offset={seed_offset} is invalid: use an integer >= 0")
     if chunk_size is not None and chunk_size < 1:
         _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
+    if detach and executor != "slurm":
+        _fail("--detach needs --executor slurm")
+    try:
+        ex = make_executor(executor, workers, partition=slurm_partition, time_min=slurm_time,
+                           mem_gb=slurm_mem, gpus_per_task=gpus_per_task, gpu_mem_gb=gpu_mem,
+                           cpus_per_task=cpus_per_task, array_parallelism=array_parallelism,
+                           setup=tuple(slurm_setup) or None, chunks_per_task=chunks_per_task,
+                           detach=detach or None)
+    except ConfigError as err:
+        _fail(str(err))
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                         console=console, transient=False)
@@ -135,16 +162,23 @@ def run(
         outcome = run_experiment(experiment, preset, overrides=overrides, grid=axes, seeds=seeds,
                                  seed_offset=seed_offset, out=out, device=device, chunk_size=chunk_size,
                                  report=not no_report, progress=advance, on_start=on_start,
-                                 on_chunk=chunk_line)
+                                 on_chunk=chunk_line, executor=ex)
     except (ConfigError, StoreError) as err:
         progress.stop()
         _fail(str(err))
+    except IncompleteSweep as err:                      # re-running resubmits the missing runs
+        progress.stop()
+        _fail(str(err), code=1)
     except KeyboardInterrupt:
         progress.stop()
         err_console.print("[yellow]interrupted[/]: finished runs are stored; run the same command "
                           "again to resume.")
         raise typer.Exit(130)
     progress.stop()
+    if detach:
+        console.print(f"detached: follow with featlab status {outcome.sweep_id} --out {out}; "
+                      f"featlab ingest {outcome.sweep_id} --out {out} stores finished runs")
+        return
     _print_outcome(outcome)
 
 
@@ -235,12 +269,19 @@ def _print_sweeps(store: Store) -> None:
     for col in ("runs", "diverged", "check", "finished"):
         table.add_column(col)
     for _, r in df.iterrows():
-        check = "-" if r["check_passed"] is None or r["check_passed"] != r["check_passed"] else (
+        check = "-" if _missing(r["check_passed"]) else (
             "[green]PASS[/]" if r["check_passed"] else "[red]FAIL[/]")
-        finished = "" if r["finished_at"] is None or str(r["finished_at"]) == "NaT" else str(r["finished_at"])[:16]
+        finished = "" if _missing(r["finished_at"]) else str(r["finished_at"])[:16]
         table.add_row(r["sweep_id"], f"{r['stored']}/{r['n_runs']}", str(int(r["diverged"] or 0)), check, finished)
     console.print(table)
     console.print("[dim]featlab runs SWEEP_ID shows its runs; featlab report SWEEP_ID rebuilds its report[/]")
+
+
+def _missing(x: Any) -> bool:
+    """None, NaN, NaT or pandas NA (a running sweep has no check and no finish time)."""
+    import pandas as pd
+
+    return x is None or bool(pd.isna(x))
 
 
 def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
@@ -257,6 +298,50 @@ def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
     for _, r in df.head(limit).iterrows():
         table.add_row(*[f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols])
     console.print(table)
+
+
+@app.command()
+def ingest(
+    sweep_id: Optional[str] = typer.Argument(None, help="Sweep whose shards to ingest (default: all)."),
+    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+) -> None:
+    """Copy finished result shards into the store (idempotent; safe while workers still write)."""
+    try:
+        store = Store(out)
+        added = store.ingest(sweep_id)
+    except StoreError as err:
+        _fail(str(err))
+    if added is None:
+        _fail(f"store {out / 'featlab.duckdb'} stayed busy; retry featlab ingest", code=1)
+    console.print(f"ingested {added} runs")
+    if sweep_id is not None:
+        _print_status(store, sweep_id)
+
+
+@app.command()
+def status(
+    sweep_id: str = typer.Argument(..., help="Sweep to show (see featlab runs)."),
+    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+) -> None:
+    """Runs stored, waiting in shards and missing for a sweep, and its SLURM arrays' states."""
+    try:
+        with Store(out, read_only=True) as store:
+            _print_status(store, sweep_id)
+    except StoreError as err:
+        _fail(str(err))
+
+
+def _print_status(store: Store, sweep_id: str) -> None:
+    from featlab.shards import pending_shards
+    from featlab.slurm import array_summary
+
+    row = store.sweep(sweep_id)
+    have = int(store.sql("SELECT count(*) AS n FROM runs WHERE sweep_id = ?", [sweep_id])["n"][0])
+    shards = pending_shards(store.root, sweep_id)
+    console.print(f"{sweep_id}: {have}/{row['n_runs']} runs finished "
+                  f"({len(shards)} shards not yet ingested), status {row['status']}")
+    for line in array_summary(store.root, sweep_id):
+        console.print(line)
 
 
 @app.command()

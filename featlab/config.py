@@ -21,12 +21,14 @@ import math
 import os
 import types
 import typing
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Iterator, Literal
 
 __all__ = [
     "ConfigError",
     "memory_limit",
+    "memory_target",
     "DATA_KINDS",
     "register_data",
     "MODEL_KINDS",
@@ -52,10 +54,34 @@ class ConfigError(ValueError):
     """A configuration value is invalid. The message names the parameter and the fix."""
 
 
-@functools.cache
+_MEMORY_TARGET: list[int] = []
+
+
+@contextmanager
+def memory_target(nbytes: int | None) -> Iterator[None]:
+    """Within the block, :func:`memory_limit` is half of ``nbytes`` (the memory of the machine
+    that will train the runs, e.g. ``--slurm-mem``) instead of half of this machine's."""
+    if nbytes is None:
+        yield
+        return
+    _MEMORY_TARGET.append(int(nbytes))
+    try:
+        yield
+    finally:
+        _MEMORY_TARGET.pop()
+
+
 def memory_limit() -> int:
-    """Largest footprint one run may have: half of this machine's physical memory (bytes). A run
-    over it would fail to allocate mid-sweep; trainers check it before anything is stored."""
+    """Largest footprint one run may have: half of this machine's physical memory (bytes), or of
+    the target's inside :func:`memory_target`. A run over it would fail to allocate mid-sweep;
+    trainers check it before anything is stored."""
+    if _MEMORY_TARGET:
+        return _MEMORY_TARGET[-1] // 2
+    return _physical_limit()
+
+
+@functools.cache
+def _physical_limit() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (ValueError, OSError, AttributeError):          # not POSIX: assume 16 GiB

@@ -1,8 +1,10 @@
 """Run an experiment end to end: validate -> train the population chunk by chunk -> store -> report.
 
-Each finished chunk is committed to the store before the next starts, so an interrupted sweep
-resumes where it stopped when the same command is run again (same sweep id, stored config
-hashes are skipped). Everything is validated before the store is touched.
+Each finished chunk is written as a shard and ingested into the store (:mod:`featlab.shards`),
+so an interrupted sweep resumes where it stopped when the same command is run again (same sweep
+id; config hashes stored or sharded are skipped). The chunks are trained by an executor
+(:mod:`featlab.executors`: inline, local processes, a SLURM job array). Everything is validated
+before the store is touched.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from featlab.config import ConfigError, Setting, setting_from_dict
+from featlab.config import ConfigError, Setting, memory_target, setting_from_dict
+from featlab.executors import Inline
 from featlab.experiments import get_experiment
 from featlab.experiments.base import Analysis, Context, Experiment
 from featlab.report import write_report
-from featlab.store import Store, provenance
+from featlab.store import Store, StoreError, provenance
 from featlab.sweep import Sweep
 from featlab.linear import simulate as linear_simulate
 from featlab.linear.config import LinearSetting, setting_from_dict as linear_setting_from_dict
@@ -69,12 +72,18 @@ class RunOutcome:
     timings: dict[str, float]
 
 
-def check_device(device: str) -> str:
-    """Validate ``--device``: cpu, cuda, cuda:N (when CUDA is available)."""
+def check_device(device: str, executor: Any = None) -> str:
+    """Validate ``--device``: cpu, cuda, cuda:N (when CUDA is available; on SLURM when GPUs are
+    requested with --gpus-per-task, without probing this machine)."""
     import torch
 
     if device == "cpu":
         return device
+    if device.startswith("cuda") and getattr(executor, "name", "") == "slurm":
+        if executor.gpus_per_task < 1:
+            raise ConfigError(f"device={device!r} on SLURM needs a GPU per task: add "
+                              f"--gpus-per-task 1")
+        return "cuda"                                  # each task sees its own GPUs from cuda:0
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"device={device!r} is invalid: CUDA is not available on this "
@@ -111,38 +120,51 @@ def _check_fits(setting: Any, runs: list) -> None:
 def run_sweep(store: Store, sweep_id: str, sweep: Sweep, device: str = "cpu",
               chunk_size: int | None = None,
               progress: Callable[[float], None] | None = None,
-              on_chunk: Callable[[int, int], None] | None = None) -> tuple[int, float]:
-    """Train the runs of ``sweep`` not yet stored under ``sweep_id``; returns (trained, seconds).
+              on_chunk: Callable[[int, int], None] | None = None,
+              executor: Any = None) -> tuple[int, float]:
+    """Train the runs of ``sweep`` not yet stored (or sharded) under ``sweep_id`` on ``executor``
+    (default :class:`~featlab.executors.Inline`); returns (trained, seconds).
 
-    ``on_chunk(stored, total)`` is called after each chunk is committed to the store."""
+    ``on_chunk(stored, total)`` is called after each chunk is written."""
+    executor = executor or Inline()
     runs = sweep.runs()
-    _check_fits(sweep.setting, runs)
+    with memory_target(_target_memory(executor)):
+        _check_fits(sweep.setting, runs)
     done = store.done_hashes(sweep_id)
     todo = [r for r in runs if r.hash not in done]
     if progress is not None and len(runs) > len(todo):
         progress(len(runs) - len(todo))
     t0 = time.perf_counter()
-    stored = len(runs) - len(todo)
-    plan_chunks, train_chunk = trainer_for(sweep.setting)
-    for chunk in plan_chunks(todo, device, chunk_size):
-        P = len(chunk)
-        advanced = [0.0]
+    stored = [len(runs) - len(todo)]
+    plan_chunks, _ = trainer_for(sweep.setting)
+    budget = _target_gpu_budget(executor, device)
+    chunks = (plan_chunks(todo, device, chunk_size, memory_budget=budget) if budget
+              else plan_chunks(todo, device, chunk_size)) if todo else []
 
-        def on_step(t: int, T: int, P: int = P, advanced: list = advanced) -> None:
-            if progress is not None and T > 0:
-                frac = 0.99 * P * (t + 1) / T - advanced[0]
-                if frac > 0:
-                    advanced[0] += frac
-                    progress(frac)
-
-        result = train_chunk(chunk, device, on_step=on_step)
-        store.write_chunk(sweep_id, result)
-        if progress is not None:
-            progress(P - advanced[0])
-        stored += P
+    def chunk_done(P: int) -> None:
+        stored[0] += P
         if on_chunk is not None:
-            on_chunk(stored, len(runs))
+            on_chunk(stored[0], len(runs))
+
+    if chunks:
+        executor.run(store, sweep_id, chunks, device, progress, chunk_done)
+    if store.ingest(sweep_id) is None:                       # pragma: no cover - held for 60 s
+        raise StoreError(f"runs are saved as shards but {store.path} stayed busy; run "
+                         f"featlab ingest {sweep_id} --out {store.root}")
     return len(todo), time.perf_counter() - t0
+
+
+def _target_memory(executor: Any) -> int | None:
+    """Bytes of memory a run may use on the executor's machines (SLURM: --slurm-mem)."""
+    mem = getattr(executor, "mem_gb", None)
+    return int(mem * 2**30) if mem else None
+
+
+def _target_gpu_budget(executor: Any, device: str) -> float | None:
+    """Chunk budget on a SLURM GPU: half of the requested GPU's memory (no CUDA probe here)."""
+    if getattr(executor, "name", "") == "slurm" and device.startswith("cuda"):
+        return 0.5 * executor.gpu_mem_gb * 2**30
+    return None
 
 
 def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
@@ -203,10 +225,13 @@ def run_experiment(name: str, preset: str | None = None, *, overrides: Mapping[s
                    chunk_size: int | None = None, report: bool = True,
                    progress: Callable[[float], None] | None = None,
                    on_start: Callable[[str, int], None] | None = None,
-                   on_chunk: Callable[[int, int], None] | None = None) -> RunOutcome:
-    """Run (or resume) an experiment's sweep and write its report. See the module docstring."""
-    device = check_device(device)
-    exp, preset, sweep = prepare(name, preset, overrides, grid, seeds, seed_offset)
+                   on_chunk: Callable[[int, int], None] | None = None,
+                   executor: Any = None) -> RunOutcome:
+    """Run (or resume) an experiment's sweep and write its report. See the module docstring.
+    A detached SLURM sweep returns after submission (no report; ``featlab status`` follows it)."""
+    device = check_device(device, executor)
+    with memory_target(_target_memory(executor)):
+        exp, preset, sweep = prepare(name, preset, overrides, grid, seeds, seed_offset)
     sweep_id = f"{exp.name}-{preset}-{sweep.fingerprint()}"
     n_runs = len(sweep.runs())
     with Store(out) as store:
@@ -214,11 +239,14 @@ def run_experiment(name: str, preset: str | None = None, *, overrides: Mapping[s
                           claim=exp.claim, spec=sweep.spec(), n_runs=n_runs)
         if on_start is not None:
             on_start(sweep_id, n_runs)
-        trained, train_s = run_sweep(store, sweep_id, sweep, device, chunk_size, progress, on_chunk)
+        trained, train_s = run_sweep(store, sweep_id, sweep, device, chunk_size, progress, on_chunk,
+                                     executor)
         timings = {"train_s": round(train_s, 3), "runs_trained": trained,
                    "runs_per_s": round(trained / train_s, 2) if train_s > 0 else None,
-                   "device": device}
+                   "device": device, "executor": getattr(executor, "name", "inline")}
         path, analysis = None, None
+        if getattr(executor, "detach", False):
+            return RunOutcome(sweep_id, n_runs, 0, None, {}, timings)
         if report:
             t0 = time.perf_counter()
             path, analysis = build_report(store, sweep_id, exp, sweep, preset, timings=timings)

@@ -17,7 +17,8 @@ def test_public_api_imports():
                 "featlab.plots", "featlab.report", "featlab.experiments", "featlab.cli",
                 "featlab.bench", "featlab.probes", "featlab.plugins", "featlab.train.engine",
                 "featlab.train.generic", "featlab.train.tasks", "featlab.train.vmapped",
-                "featlab.models.family", "featlab.models.mlp"):
+                "featlab.models.family", "featlab.models.mlp", "featlab.shards", "featlab.executors",
+                "featlab.slurm"):
         m = importlib.import_module(mod)
         for name in getattr(m, "__all__", []):
             assert hasattr(m, name), f"{mod}.{name}"

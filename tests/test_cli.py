@@ -134,9 +134,9 @@ def test_entry_point_exit_code_and_resume_after_kill(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
-    con = duckdb.connect(str(tmp_path / "featlab.duckdb"))
-    stored = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-    con.close()
+    from featlab.store import Store
+
+    stored = int(Store(tmp_path, read_only=True).sql("SELECT count(*) AS n FROM runs")["n"][0])
     assert 0 < stored < 36, f"kill should land mid-sweep, stored {stored}"
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
