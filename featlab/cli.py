@@ -32,12 +32,19 @@ from rich.text import Text
 from featlab.config import ConfigError
 from featlab.store import Store, StoreError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="featlab: population-batched sandboxes for deep-learning theory.")
 console = Console()
 err_console = Console(stderr=True)
 
-OUT_HELP = "Results folder (holds featlab.duckdb and reports/)."
+OUT_HELP = "Results folder (holds featlab.duckdb and reports/); default: $FEATLAB_OUT or featlab-results."
+OUT_ENV = "FEATLAB_OUT"
+
+
+def _out_option() -> Any:
+    """The --out option of every command: $FEATLAB_OUT when set, else ./featlab-results."""
+    return typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP, envvar=OUT_ENV,
+                        show_envvar=False)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -61,6 +68,20 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:.1f} runs/s" if speed else "- runs/s", style="cyan")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from featlab import __version__
+
+        print(f"featlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the featlab version and exit.")) -> None:
+    """featlab: population-batched sandboxes for deep-learning theory."""
+
+
 @app.command("list")
 def list_experiments() -> None:
     """List experiments with their paper, claim and presets."""
@@ -81,7 +102,7 @@ def run(
     set_: list[str] = typer.Option([], "--set", help="Fix a field: --set data.n=40 (repeatable)."),
     grid: list[str] = typer.Option([], "--grid", help="Sweep a field: --grid data.d=200,400,800."),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Runs per grid point."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
@@ -148,21 +169,57 @@ def _print_outcome(outcome: Any) -> None:
         console.print(f"report: {outcome.report}")
 
 
+FORMATS = ("table", "csv", "json")
+
+
 @app.command()
 def runs(
     sweep_id: Optional[str] = typer.Argument(None, help="Show the runs of this sweep."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
-    limit: int = typer.Option(20, "--limit", help="Rows to show for a sweep."),
+    out: Path = _out_option(),
+    limit: int = typer.Option(20, "--limit", help="Rows to show for a sweep (table format only)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json (csv/json: every row)."),
 ) -> None:
     """List stored sweeps, or the runs of one sweep (grid values and final metrics)."""
+    if fmt not in FORMATS:
+        _fail(f"--format={fmt!r} is invalid: use one of {', '.join(FORMATS)}")
     try:
         with Store(out, read_only=True) as store:
-            if sweep_id is None:
+            if fmt != "table":
+                _print_frame(_sweeps_frame(store) if sweep_id is None else _runs_frame(store, sweep_id),
+                             fmt)
+            elif sweep_id is None:
                 _print_sweeps(store)
             else:
                 _print_runs(store, sweep_id, limit)
     except StoreError as err:
         _fail(str(err))
+
+
+def _sweeps_frame(store: Store) -> Any:
+    df = store.sweeps()
+    for col in ("created_at", "finished_at"):
+        df[col] = df[col].astype(str).replace({"NaT": None, "None": None})
+    return df
+
+
+def _runs_frame(store: Store, sweep_id: str) -> Any:
+    axes = [k for key, _ in store.sweep(sweep_id)["spec"].get("grid", []) for k in key.split(",")]
+    return store.table(sweep_id, axes=axes)
+
+
+def _print_frame(df: Any, fmt: str) -> None:
+    """Machine-readable output on stdout: CSV with a header, or a JSON array of row objects."""
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    else:
+        sys.stdout.write(df.to_json(orient="records", double_precision=15) + "\n")
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas NA (a sweep stored without a report has no check)."""
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
 
 
 def _print_sweeps(store: Store) -> None:
@@ -172,7 +229,7 @@ def _print_sweeps(store: Store) -> None:
     for col in ("runs", "diverged", "check", "finished"):
         table.add_column(col)
     for _, r in df.iterrows():
-        check = "-" if r["check_passed"] is None or r["check_passed"] != r["check_passed"] else (
+        check = "-" if _missing(r["check_passed"]) else (
             "[green]PASS[/]" if r["check_passed"] else "[red]FAIL[/]")
         finished = "" if r["finished_at"] is None or str(r["finished_at"]) == "NaT" else str(r["finished_at"])[:16]
         table.add_row(r["sweep_id"], f"{r['stored']}/{r['n_runs']}", str(int(r["diverged"] or 0)), check, finished)
@@ -199,7 +256,7 @@ def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
 @app.command()
 def report(
     sweep_id: str = typer.Argument(..., help="Sweep to report (see featlab runs)."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Rebuild a sweep's figures and HTML report from the store."""
     from featlab.runner import build_report
@@ -218,7 +275,7 @@ def report(
 def export(
     sweep_id: str = typer.Argument(..., help="Sweep to export."),
     folder: Path = typer.Argument(..., help="Folder for the Parquet files."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Export a sweep's runs, params, summary and metrics as Parquet."""
     try:
@@ -234,7 +291,7 @@ def export(
 @app.command()
 def sql(
     query: str = typer.Argument(..., help="SQL over tables sweeps, runs, params, summary, metrics."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Query the results store with SQL."""
     import duckdb
@@ -258,7 +315,7 @@ def fit(
                                   "(e.g. --x model.M --x2 step)."),
     group: list[str] = typer.Option([], "--group", help="Fit separately per value of this field (repeatable)."),
     n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap refits for the CIs."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Fit L = E + A x^-alpha [+ B x2^-beta] (Huber loss, bootstrap 95% CIs) to a stored sweep, per group."""
     from featlab.linear.fitting import fit_sweep
