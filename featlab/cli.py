@@ -106,9 +106,11 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+    dump_config: bool = typer.Option(False, "--dump-config", help="Print the equivalent sweep file "
+                                     "(TOML, for featlab sweep) and exit without running."),
 ) -> None:
     """Run (or resume) an experiment's sweep as a population and write its report."""
-    from featlab.runner import run_experiment
+    from featlab.runner import prepare, run_experiment
 
     overrides = _parse_pairs(set_, "--set")
     axes = {k: [x for x in v.split(",") if x] for k, v in _parse_pairs(grid, "--grid").items()}
@@ -116,6 +118,47 @@ def run(
         _fail(f"--seeds={seeds} is invalid: use an integer >= 1")
     if chunk_size is not None and chunk_size < 1:
         _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
+    if dump_config:
+        from featlab.sweepfile import dump_sweep
+
+        try:
+            exp, preset_, sweep = prepare(experiment, preset, overrides, axes, seeds)
+            text = dump_sweep(sweep, name=f"{exp.name}-{preset_}", experiment=exp.name,
+                              preset=preset_, header=f"{exp.name} --preset {preset_}: {exp.paper}")
+        except ConfigError as err:
+            _fail(str(err))
+        sys.stdout.write(text)
+        return
+    _train_with_progress(experiment, out, lambda **kw: run_experiment(
+        experiment, preset, overrides=overrides, grid=axes, seeds=seeds, out=out, device=device,
+        chunk_size=chunk_size, report=not no_report, **kw))
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep file (TOML; see examples/ and featlab.sweepfile)."),
+    out: Path = _out_option(),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+) -> None:
+    """Run (or resume) the sweep a TOML file states and write its (generic) report."""
+    from featlab.runner import run_sweep_file
+    from featlab.sweepfile import load_sweep
+
+    if chunk_size is not None and chunk_size < 1:
+        _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
+    try:
+        sf = load_sweep(file)
+    except ConfigError as err:
+        _fail(str(err))
+    _train_with_progress(sf.name, out, lambda **kw: run_sweep_file(
+        sf, out=out, device=device, chunk_size=chunk_size, report=not no_report, **kw))
+
+
+def _train_with_progress(label: str, out: Path, start: Any) -> None:
+    """Call ``start(progress=, on_start=, on_chunk=)`` under a progress bar; print the outcome.
+    ConfigError / StoreError -> one line, exit 2; Ctrl-C -> exit 130 (finished runs are kept)."""
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                         console=console, transient=False)
@@ -124,7 +167,7 @@ def run(
     def on_start(sweep_id: str, n_runs: int) -> None:
         console.print(f"sweep [bold]{sweep_id}[/]: {n_runs} runs -> {out / 'featlab.duckdb'}")
         progress.start()
-        task["id"] = progress.add_task(experiment, total=n_runs)
+        task["id"] = progress.add_task(label, total=n_runs)
 
     def advance(k: float) -> None:
         progress.update(task["id"], advance=k)
@@ -134,10 +177,7 @@ def run(
             print(f"stored {stored}/{total} runs", flush=True)
 
     try:
-        outcome = run_experiment(experiment, preset, overrides=overrides, grid=axes, seeds=seeds,
-                                 out=out, device=device, chunk_size=chunk_size,
-                                 report=not no_report, progress=advance, on_start=on_start,
-                                 on_chunk=chunk_line)
+        outcome = start(progress=advance, on_start=on_start, on_chunk=chunk_line)
     except (ConfigError, StoreError) as err:
         progress.stop()
         _fail(str(err))

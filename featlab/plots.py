@@ -412,6 +412,8 @@ def _collapse_figure(
     color_by: np.ndarray | None = None,
     color_label: str = "",
     floor: float | None = None,
+    ylabel: str = "test error",
+    c_label: str = "fitted C",
 ) -> Figure:
     """Build (not save) the collapse scatter; see :func:`collapse_plot`."""
     c = np.asarray(control, dtype=float).ravel()
@@ -436,14 +438,14 @@ def _collapse_figure(
     if floor is not None:
         ax.axhline(floor, color="0.25", ls=":", lw=1.4, label=f"floor = {floor:g}")
     if c_fit is not None:
-        ax.axvline(c_fit, color=OKABE_ITO[3], ls="-.", lw=1.5, label=f"fitted C = {c_fit:.3g}")
+        ax.axvline(c_fit, color=OKABE_ITO[3], ls="-.", lw=1.5, label=f"{c_label} = {c_fit:.3g}")
     dropped = int(np.sum(~shown))
     if dropped:
         n_nan = int(np.sum(~np.isfinite(c)))
         what = "control <= 0" if n_nan == 0 else "control <= 0 or NaN"
         ax.plot([], [], ls="none", label=f"{dropped} cells with {what} not shown")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test error")
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="best")
@@ -464,6 +466,8 @@ def collapse_plot(
     color_by: np.ndarray | None = None,
     color_label: str = "",
     floor: float | None = None,
+    ylabel: str = "test error",
+    c_label: str = "fitted C",
 ) -> Path:
     """Scatter of per-cell mean test error against a theory control parameter (log x-axis).
 
@@ -476,10 +480,12 @@ def collapse_plot(
         c_fit: fitted ``C``, drawn as a vertical line labelled "fitted C = ...".
         color_by: optional per-cell value (e.g. ``n``) for the colour, with a colorbar.
         floor: optional horizontal dotted line, e.g. the label-noise floor ``p``.
+        ylabel: the y-axis label (the metric); c_label: the legend name of ``c_fit``.
     """
     with _style():
         fig = _collapse_figure(
             control, error, xlabel=xlabel, title=title, threshold=threshold, c_fit=c_fit,
-            color_by=color_by, color_label=color_label, floor=floor,
+            color_by=color_by, color_label=color_label, floor=floor, ylabel=ylabel,
+            c_label=c_label,
         )
         return _save(fig, path)

@@ -23,8 +23,8 @@ from featlab.linear import simulate as linear_simulate
 from featlab.linear.config import LinearSetting, setting_from_dict as linear_setting_from_dict
 from featlab.train import population
 
-__all__ = ["RunOutcome", "run_experiment", "run_sweep", "build_report", "check_device",
-           "register_trainer", "trainer_for"]
+__all__ = ["RunOutcome", "run_experiment", "run_sweep", "run_sweep_file", "build_report",
+           "check_device", "check_fits", "register_trainer", "trainer_for", "setting_builders"]
 
 #: setting type -> (plan_chunks, train_chunk) of the trainer that runs it.
 _TRAINERS: dict[type, tuple[Callable, Callable]] = {
@@ -48,6 +48,16 @@ def register_trainer(setting_type: type, plan_chunks: Callable, train_chunk: Cal
         _FROM_SPEC[from_dict[0]] = from_dict[1]
     if check_fits is not None:
         _FITS[setting_type] = check_fits
+
+
+def setting_builders() -> dict[str, Callable[[dict], Any]]:
+    """``setting_type`` -> how to build that setting from a (partial) nested dict."""
+    return dict(_FROM_SPEC)
+
+
+def check_fits(sweep: Sweep) -> None:
+    """ConfigError if one run of ``sweep`` cannot fit in memory (validates every run first)."""
+    _check_fits(sweep.setting, sweep.runs())
 
 
 def trainer_for(setting: Any) -> tuple[Callable, Callable]:
@@ -148,7 +158,7 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
                  out_dir: Path | None = None, timings: dict[str, Any] | None = None) -> tuple[Path, Analysis]:
     """Analyze a stored sweep and (re)write its figures and HTML report."""
     row = store.sweep(sweep_id)
-    exp = exp or get_experiment(row["experiment"])
+    exp = exp or _experiment_of(row)
     preset = preset or row["preset"]
     if sweep is None and row["spec"].get("setting_type") in _FROM_SPEC:
         spec = row["spec"]
@@ -182,6 +192,18 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
     return path, analysis
 
 
+def _experiment_of(row: dict[str, Any]) -> Experiment:
+    """The experiment that reports a stored sweep: a registered one, or the generic report of
+    a sweep file (its report spec is stored in the sweep's spec)."""
+    from featlab.sweepfile import SWEEP_FILE, ReportSpec
+
+    if row["experiment"] == SWEEP_FILE:
+        from featlab.generic_report import generic_experiment
+
+        return generic_experiment(row["preset"], ReportSpec.from_dict(row["spec"].get("report", {})))
+    return get_experiment(row["experiment"])
+
+
 def _fmt_values(values: tuple) -> str:
     vals = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
     return ", ".join(vals) if len(vals) <= 6 else f"{vals[0]}, {vals[1]}, ..., {vals[-1]}"
@@ -198,10 +220,45 @@ def run_experiment(name: str, preset: str | None = None, *, overrides: Mapping[s
     device = check_device(device)
     exp, preset, sweep = prepare(name, preset, overrides, grid, seeds)
     sweep_id = f"{exp.name}-{preset}-{sweep.fingerprint()}"
+    return _execute(exp, preset, sweep, sweep_id, sweep.spec(), out=out, device=device,
+                    chunk_size=chunk_size, report=report, progress=progress, on_start=on_start,
+                    on_chunk=on_chunk)
+
+
+def run_sweep_file(sweep_file: Any, *, out: str | Path = "featlab-results", device: str = "cpu",
+                   chunk_size: int | None = None, report: bool = True,
+                   progress: Callable[[float], None] | None = None,
+                   on_start: Callable[[str, int], None] | None = None,
+                   on_chunk: Callable[[int, int], None] | None = None) -> RunOutcome:
+    """Run (or resume) a :class:`~featlab.sweepfile.SweepFile` and write its report: the
+    experiment's when the file names one (same sweep id as ``featlab run``), else the generic
+    report. The sweep id depends on the runs only, so changing ``[report]`` resumes."""
+    from featlab.generic_report import generic_experiment
+
+    device = check_device(device)
+    sf, sweep = sweep_file, sweep_file.sweep
+    check_fits(sweep)
+    if sf.experiment:
+        exp, preset = get_experiment(sf.experiment), sf.preset
+        sweep_id, spec = f"{exp.name}-{preset}-{sweep.fingerprint()}", sweep.spec()
+    else:
+        exp, preset = generic_experiment(sf.name, sf.report), sf.name
+        sweep_id = f"{sf.name}-{sweep.fingerprint()}"
+        spec = {**sweep.spec(), "report": sf.report.to_dict()}
+    return _execute(exp, preset, sweep, sweep_id, spec, out=out, device=device,
+                    chunk_size=chunk_size, report=report, progress=progress, on_start=on_start,
+                    on_chunk=on_chunk)
+
+
+def _execute(exp: Experiment, preset: str, sweep: Sweep, sweep_id: str, spec: dict[str, Any], *,
+             out: str | Path, device: str, chunk_size: int | None, report: bool,
+             progress: Callable[[float], None] | None, on_start: Callable[[str, int], None] | None,
+             on_chunk: Callable[[int, int], None] | None) -> RunOutcome:
     n_runs = len(sweep.runs())
     with Store(out) as store:
         store.begin_sweep(sweep_id, experiment=exp.name, preset=preset, paper=exp.paper,
-                          claim=exp.claim, spec=sweep.spec(), n_runs=n_runs)
+                          claim=exp.claim, spec=spec, n_runs=n_runs)
+        store.set_spec(sweep_id, spec)                     # a resumed sweep file may change [report]
         if on_start is not None:
             on_start(sweep_id, n_runs)
         trained, train_s = run_sweep(store, sweep_id, sweep, device, chunk_size, progress, on_chunk)

@@ -178,6 +178,11 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    def set_spec(self, sweep_id: str, spec: dict[str, Any]) -> None:
+        """Replace a sweep's stored spec (same runs; e.g. a sweep file's changed [report])."""
+        self.con.execute("UPDATE sweeps SET spec = ? WHERE sweep_id = ?",
+                         [json.dumps(spec, default=str), sweep_id])
+
     def finish_sweep(self, sweep_id: str, *, check: dict[str, Any] | None, timings: dict[str, Any],
                      report_path: str | None) -> None:
         passed = None if not check else bool(check.get("passed"))
