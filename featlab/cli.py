@@ -106,6 +106,10 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                                   "(comma-separated; the report embeds the PNG)."),
+    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
+                                            "column: single (3.5 in) or double (7.2 in)."),
     dump_config: bool = typer.Option(False, "--dump-config", help="Print the equivalent sweep file "
                                      "(TOML, for featlab sweep) and exit without running."),
 ) -> None:
@@ -129,7 +133,8 @@ def run(
             _fail(str(err))
         sys.stdout.write(text)
         return
-    _train_with_progress(experiment, out, lambda **kw: run_experiment(
+    figs = _figure_options(fig_format, fig_width)
+    _train_with_progress(experiment, out, figs, lambda **kw: run_experiment(
         experiment, preset, overrides=overrides, grid=axes, seeds=seeds, out=out, device=device,
         chunk_size=chunk_size, report=not no_report, **kw))
 
@@ -141,6 +146,10 @@ def sweep(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                                   "(comma-separated; the report embeds the PNG)."),
+    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
+                                            "column: single (3.5 in) or double (7.2 in)."),
 ) -> None:
     """Run (or resume) the sweep a TOML file states and write its (generic) report."""
     from featlab.runner import run_sweep_file
@@ -148,15 +157,30 @@ def sweep(
 
     if chunk_size is not None and chunk_size < 1:
         _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
+    figs = _figure_options(fig_format, fig_width)
     try:
         sf = load_sweep(file)
     except ConfigError as err:
         _fail(str(err))
-    _train_with_progress(sf.name, out, lambda **kw: run_sweep_file(
+    _train_with_progress(sf.name, out, figs, lambda **kw: run_sweep_file(
         sf, out=out, device=device, chunk_size=chunk_size, report=not no_report, **kw))
 
 
-def _train_with_progress(label: str, out: Path, start: Any) -> None:
+def _figure_options(fig_format: str, fig_width: str | None) -> Any:
+    """The plots.figure_options of --fig-format / --fig-width (one line, exit 2 if invalid)."""
+    from featlab.plots import FORMATS, figure_options
+
+    formats = [f.strip().lower() for f in fig_format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS] or ([] if formats else [fig_format])
+    if bad:
+        _fail(f"--fig-format={fig_format!r} is invalid: use a comma-separated subset of "
+              f"{','.join(FORMATS)}, e.g. --fig-format png,pdf")
+    if fig_width is not None and fig_width not in ("single", "double"):
+        _fail(f"--fig-width={fig_width!r} is invalid: use single or double")
+    return figure_options(formats, fig_width)
+
+
+def _train_with_progress(label: str, out: Path, figs: Any, start: Any) -> None:
     """Call ``start(progress=, on_start=, on_chunk=)`` under a progress bar; print the outcome.
     ConfigError / StoreError -> one line, exit 2; Ctrl-C -> exit 130 (finished runs are kept)."""
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -177,7 +201,8 @@ def _train_with_progress(label: str, out: Path, start: Any) -> None:
             print(f"stored {stored}/{total} runs", flush=True)
 
     try:
-        outcome = start(progress=advance, on_start=on_start, on_chunk=chunk_line)
+        with figs:
+            outcome = start(progress=advance, on_start=on_start, on_chunk=chunk_line)
     except (ConfigError, StoreError) as err:
         progress.stop()
         _fail(str(err))
@@ -193,15 +218,20 @@ def _train_with_progress(label: str, out: Path, start: Any) -> None:
 def _print_outcome(outcome: Any) -> None:
     check = outcome.check or {}
     if check:
+        from featlab.mathtext import to_text
+        from featlab.report import row_status
+
         table = Table(title="check")
-        for col in ("quantity", "claim", "measured", "pass"):
+        for col in ("quantity", "claim", "measured", "status"):
             table.add_column(col, overflow="fold")
+        marks = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "reported": "[dim]reported[/]"}
         for r in check.get("rows", []):
-            table.add_row(r["quantity"], r["claim"], str(r["measured"]),
-                          "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]")
+            table.add_row(escape(to_text(r["quantity"])), escape(to_text(r["claim"])),
+                          escape(str(r["measured"])), marks[row_status(r)])
         console.print(table)
         verdict = "[bold green]PASS[/]" if check.get("passed") else "[bold red]FAIL[/]"
-        console.print(f"claim check: {verdict}")
+        summary = f" ({escape(check['summary'])})" if check.get("summary") else ""
+        console.print(f"claim check: {verdict}{summary}")
     t = outcome.timings
     console.print(f"trained {outcome.n_trained}/{outcome.n_runs} runs in {t.get('train_s', 0):.1f}s "
                   f"({t.get('runs_per_s') or 0:.1f} runs/s); stored as sweep {outcome.sweep_id}")
@@ -297,18 +327,25 @@ def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
 def report(
     sweep_id: str = typer.Argument(..., help="Sweep to report (see featlab runs)."),
     out: Path = _out_option(),
+    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                                   "(comma-separated; the report embeds the PNG)."),
+    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
+                                            "column: single (3.5 in) or double (7.2 in)."),
 ) -> None:
     """Rebuild a sweep's figures and HTML report from the store."""
     from featlab.runner import build_report
 
+    figs = _figure_options(fig_format, fig_width)
     try:
-        with Store(out) as store:
+        with Store(out) as store, figs:
             store.sweep(sweep_id)
             path, analysis = build_report(store, sweep_id)
     except (StoreError, ConfigError) as err:
         _fail(str(err))
-    verdict = "PASS" if analysis.check.get("passed") else "FAIL"
-    console.print(f"claim check: {verdict}\nreport: {path}")
+    check = analysis.check
+    verdict = "no check" if not check else "PASS" if check.get("passed") else "FAIL"
+    summary = f" ({check['summary']})" if check.get("summary") else ""
+    console.print(f"claim check: {verdict}{summary}\nreport: {path}", highlight=False)
 
 
 @app.command()

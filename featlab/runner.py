@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from featlab.config import ConfigError, Setting, setting_from_dict
 from featlab.experiments import get_experiment
 from featlab.experiments.base import Analysis, Context, Experiment
-from featlab.report import write_report
+from featlab.report import write_check_tables, write_report
 from featlab.store import Store, provenance
 from featlab.sweep import Sweep
 from featlab.linear import simulate as linear_simulate
@@ -188,6 +188,8 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
                         claim=f"{exp.figure}: {exp.claim}", settings=settings, check=analysis.check,
                         figures=analysis.figures, tables=analysis.tables, timings=timings,
                         notes=notes, provenance=prov)
+    if analysis.check:                                  # check.csv, check.tex beside report.html
+        write_check_tables(analysis.check, out_dir, caption=f"{exp.name} ({preset}): {exp.figure}")
     store.finish_sweep(sweep_id, check=analysis.check, timings=timings, report_path=str(path))
     return path, analysis
 
