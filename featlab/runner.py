@@ -17,6 +17,7 @@ from featlab.config import ConfigError, Setting, setting_from_dict
 from featlab.experiments import get_experiment
 from featlab.experiments.base import Analysis, Context, Experiment
 from featlab.report import write_check_tables, write_report
+from featlab.results_index import write_index
 from featlab.store import Store, provenance
 from featlab.sweep import Sweep
 from featlab.linear import simulate as linear_simulate
@@ -191,6 +192,7 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
     if analysis.check:                                  # check.csv, check.tex beside report.html
         write_check_tables(analysis.check, out_dir, caption=f"{exp.name} ({preset}): {exp.figure}")
     store.finish_sweep(sweep_id, check=analysis.check, timings=timings, report_path=str(path))
+    write_index(store)
     return path, analysis
 
 
@@ -272,4 +274,6 @@ def _execute(exp: Experiment, preset: str, sweep: Sweep, sweep_id: str, spec: di
             t0 = time.perf_counter()
             path, analysis = build_report(store, sweep_id, exp, sweep, preset, timings=timings)
             timings["report_s"] = round(time.perf_counter() - t0, 3)
+        else:
+            write_index(store)
         return RunOutcome(sweep_id, n_runs, trained, path, analysis.check if analysis else {}, timings)
