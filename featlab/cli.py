@@ -24,12 +24,10 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
-from rich.text import Text
 
 from featlab.config import ConfigError
+from featlab.progress import progress_bar
 from featlab.store import Store, StoreError
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
@@ -60,12 +58,6 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
             _fail(f"{what} {item!r} is invalid: use {what} section.key=value, e.g. {what} data.n=40")
         out[key.strip()] = value.strip()
     return out
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task: Any) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} runs/s" if speed else "- runs/s", style="cyan")
 
 
 def _version(value: bool) -> None:
@@ -183,9 +175,7 @@ def _figure_options(fig_format: str, fig_width: str | None) -> Any:
 def _train_with_progress(label: str, out: Path, figs: Any, start: Any) -> None:
     """Call ``start(progress=, on_start=, on_chunk=)`` under a progress bar; print the outcome.
     ConfigError / StoreError -> one line, exit 2; Ctrl-C -> exit 130 (finished runs are kept)."""
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=console, transient=False)
+    progress = progress_bar(console)
     task: dict[str, Any] = {}
 
     def on_start(sweep_id: str, n_runs: int) -> None:

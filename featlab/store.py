@@ -102,6 +102,14 @@ class Store:
         if not read_only:
             self.con.execute(_SCHEMA)
 
+    def _repr_html_(self) -> str:
+        """Notebook view: the store's path and its sweeps."""
+        import html
+
+        df = self.sweeps()
+        head = f"<p><b>featlab Store</b> <code>{html.escape(str(self.path))}</code>: {len(df)} sweeps</p>"
+        return head + (df.to_html(index=False, na_rep="–") if len(df) else "")
+
     def __enter__(self) -> "Store":
         return self
 
