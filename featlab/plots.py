@@ -37,7 +37,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from featlab.config import ConfigError  # noqa: E402
 
-__all__ = ["phase_heatmap", "dynamics_bands", "collapse_plot", "figure_options", "WIDTHS", "FORMATS"]
+__all__ = ["phase_heatmap", "dynamics_bands", "collapse_plot", "figure_options"]
 
 DPI = 150
 CMAP = "viridis"

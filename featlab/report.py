@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import html
-import platform
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,37 +226,15 @@ def _tables_body(tables: Sequence[tuple[str, pd.DataFrame]]) -> str:
     return "\n".join(out)
 
 
-def _git_commit() -> str | None:
-    """Short commit of the repository holding featlab, or None outside git."""
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = res.stdout.strip()
-    return commit if res.returncode == 0 and commit else None
-
-
 def _default_provenance() -> dict[str, Any]:
-    """Created time, Python / platform, library versions, git commit; torch only if imported."""
+    """:func:`featlab.provenance.provenance` plus the numeric libraries' versions."""
     import matplotlib
 
-    prov: dict[str, Any] = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": {"numpy": np.__version__, "pandas": pd.__version__, "matplotlib": matplotlib.__version__},
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        prov["versions"]["torch"] = torch.__version__
-        cuda = torch.cuda.is_available()
-        prov["device"] = torch.cuda.get_device_name(0) if cuda else "cpu"
-    commit = _git_commit()
-    if commit:
-        prov["git_commit"] = commit
+    from featlab.provenance import provenance
+
+    prov: dict[str, Any] = {k: v for k, v in provenance().items() if v is not None}
+    prov["versions"] = {"numpy": np.__version__, "pandas": pd.__version__,
+                        "matplotlib": matplotlib.__version__}
     return prov
 
 

@@ -18,7 +18,8 @@ from featlab.experiments import get_experiment
 from featlab.experiments.base import Analysis, Context, Experiment
 from featlab.report import write_check_tables, write_report
 from featlab.results_index import write_index
-from featlab.store import Store, provenance
+from featlab.provenance import provenance
+from featlab.store import Store
 from featlab.sweep import Sweep
 from featlab.linear import simulate as linear_simulate
 from featlab.linear.config import LinearSetting, setting_from_dict as linear_setting_from_dict
@@ -179,7 +180,7 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
     if n_div:
         notes.append(f"{n_div} of {len(table)} runs diverged (non-finite loss or gradient); they "
                      f"are marked 'diverged' in the store and excluded from cell means.")
-    prov = provenance(str(table.get("device", ["cpu"])[0]) if False else "see runs table")
+    prov = provenance(timings.get("device") or "see runs table")
     prov.update({"sweep_id": sweep_id, "store": str(store.path), "runs": len(table),
                  "diverged": n_div})
     settings = {"preset": preset, "seeds": sweep.seeds,

@@ -6,6 +6,8 @@ Tables (all tidy, so any experiment fits):
   check_json, timings, report_path, created_at, finished_at)``
 - ``runs(run_id, sweep_id, config_hash, seed, status, steps, wall_s, point, config,
   featlab_version, torch_version, python_version, device, git_commit, started_at, finished_at)``
+  (``git_commit``: the user's working directory, ``<sha>`` or ``<sha>-dirty``; see
+  :func:`featlab.provenance.provenance`)
   (``point`` = the grid values of the run, ``config`` = its full setting, both JSON)
 - ``params(run_id, name, value, text)``: the flattened setting (``data.d``, ``optim.lr``, ...)
 - ``summary(run_id, name, value)``: each metric at the run's final step
@@ -19,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,7 +28,8 @@ from typing import Any, Iterable
 import duckdb
 import numpy as np
 import pandas as pd
-import torch
+
+from featlab.provenance import provenance
 
 __all__ = ["Store", "StoreError", "provenance", "DB_NAME"]
 
@@ -53,24 +54,6 @@ CREATE TABLE IF NOT EXISTS metrics (run_id VARCHAR, step INTEGER, name VARCHAR, 
 
 class StoreError(RuntimeError):
     """The results folder cannot be used; the message says why and what to do."""
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(device: str) -> dict[str, Any]:
-    """Versions, device and git commit recorded with every run."""
-    from featlab import __version__
-
-    return {"featlab_version": __version__, "torch_version": torch.__version__,
-            "python_version": platform.python_version(), "device": device,
-            "git_commit": _git_commit()}
 
 
 def _now() -> datetime:
