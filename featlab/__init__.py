@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 from featlab.config import (ConfigError, OptimConfig, Setting, SignalNoiseData, TrainConfig,
                             TwoLayerCNN, config_hash, flatten, override)
 from featlab.experiments import experiments, get_experiment
-from featlab.runner import build_report, run_experiment, run_sweep
+from featlab.runner import build_report, run_experiment, run_sweep, run_sweep_file
+from featlab.sweepfile import load_sweep
 from featlab.store import Store, StoreError
 from featlab.sweep import Sweep
 from featlab.train import Results, RunSpec, train
@@ -23,5 +24,5 @@ __all__ = [
     "__version__", "ConfigError", "Setting", "SignalNoiseData", "TwoLayerCNN", "OptimConfig",
     "TrainConfig", "override", "flatten", "config_hash", "Sweep", "RunSpec", "train", "Results",
     "Store", "StoreError", "run_experiment", "run_sweep", "build_report", "experiments",
-    "get_experiment",
+    "get_experiment", "load_sweep", "run_sweep_file",
 ]

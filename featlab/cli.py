@@ -2,12 +2,18 @@
 
     featlab list
     featlab run kou2023-phase --preset quick [--set data.n=40] [--grid data.d=200,400] [--seeds 5]
-    featlab runs [SWEEP_ID]
-    featlab report SWEEP_ID
+    featlab run kou2023-phase --preset quick --dump-config > study.toml
+    featlab sweep study.toml                      (a sweep file: featlab.sweepfile, examples/)
+    featlab runs [SWEEP_ID] [--format table|csv|json]
+    featlab report SWEEP_ID [--fig-format png,pdf,svg] [--fig-width single|double]
     featlab export SWEEP_ID FOLDER
     featlab sql "SELECT ..."
     featlab fit SWEEP_ID --x model.M --y excess_risk [--group train.steps]
     featlab bench
+
+Every command's ``--out`` defaults to ``$FEATLAB_OUT`` (else ``./featlab-results``); the
+results folder's ``index.html`` lists every sweep and is rebuilt after each run and report.
+``python -m featlab`` is the same program; ``featlab --version`` prints the version.
 
 Any invalid input prints one line ``error: ...`` naming the parameter and the fix, and exits
 with code 2, before the store is touched. Ctrl-C exits with 130; finished runs are stored and
@@ -299,7 +305,7 @@ def _print_sweeps(store: Store) -> None:
 
 def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
     row = store.sweep(sweep_id)
-    axes = [k for k, _ in row["spec"].get("grid", [])]
+    axes = [k for key, _ in row["spec"].get("grid", []) for k in key.split(",")]   # zipped: each field
     df = store.table(sweep_id, axes=axes)
     names = {"train_loss": "loss", "test_error": "test err", "gamma_max": "γ max",
              "rho_max": "|ρ| max"}
