@@ -307,6 +307,9 @@ def parse_sweep(text: str, source: str = "sweep.toml") -> SweepFile:
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"{src}: seeds = {_toml(seeds)} is invalid: use an integer >= 1")
     experiment, preset = doc.get("experiment"), doc.get("preset")
+    if preset is not None and experiment is None:
+        raise ConfigError(f"{src}: preset = {_toml(preset)} needs experiment = \"...\" (the "
+                          f"experiment whose check reports the sweep); remove preset or add it")
     if experiment is not None:
         from featlab.experiments import get_experiment
 

@@ -106,6 +106,10 @@ BAD = [
     (_case('control = "n * snr^2"', 'control = "__import__(1)"'), "theory.control", "sqrt"),
     (_case('control = "n * snr^2"', 'control = "nn * snr^2"'), "theory.control", "'nn'"),
     (_case("[setting.model]", "[setting.model"), "not valid TOML", "line"),
+    (_case("seeds = 2", 'seeds = 2\npreset = "quick"'), "preset", "needs experiment"),
+    (_case("seeds = 2", 'seeds = 2\nexperiment = "nope"'), "experiment", "unknown experiment"),
+    (_case('line = "x"' if 'line = "x"' in GOOD else "[report]", '[report]\nline = "data.d"'),
+     "report.line", "grid axis"),
 ]
 
 
