@@ -17,7 +17,8 @@ from featlab.config import (MLP, ConfigError, GaussianMixtureData, OptimConfig, 
 from featlab.models import Family, register_family
 from featlab.plugins import load_plugin
 from featlab.experiments import experiments, get_experiment
-from featlab.runner import build_report, run_experiment, run_sweep
+from featlab.runner import build_report, run_experiment, run_sweep, run_sweep_file
+from featlab.sweepfile import load_sweep
 from featlab.store import Store, StoreError
 from featlab.sweep import Sweep
 from featlab.train import Results, RunSpec, train
@@ -27,5 +28,5 @@ __all__ = [
     "TrainConfig", "override", "flatten", "config_hash", "Sweep", "RunSpec", "train", "Results",
     "Store", "StoreError", "run_experiment", "run_sweep", "build_report", "experiments",
     "get_experiment", "MLP", "TeacherStudentData", "GaussianMixtureData", "Family",
-    "register_family", "load_plugin",
+    "register_family", "load_plugin", "load_sweep", "run_sweep_file",
 ]

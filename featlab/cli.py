@@ -3,14 +3,20 @@
     featlab list
     featlab run kou2023-phase --preset quick [--set data.n=40] [--grid data.d=200,400] [--seeds 5]
                 [--executor inline | local --workers N | slurm --slurm-partition P ... [--detach]]
+    featlab run kou2023-phase --preset quick --dump-config > study.toml
+    featlab sweep study.toml                      (a sweep file: featlab.sweepfile, examples/)
     featlab status SWEEP_ID / featlab ingest [SWEEP_ID]
-    featlab runs [SWEEP_ID]
-    featlab report SWEEP_ID
+    featlab runs [SWEEP_ID] [--format table|csv|json]
+    featlab report SWEEP_ID [--fig-format png,pdf,svg] [--fig-width single|double]
     featlab export SWEEP_ID FOLDER
     featlab sql "SELECT ..."
     featlab fit SWEEP_ID --x model.M --y excess_risk [--group train.steps]
     featlab falsify kou2023-phase [--preset quick] [--control NAME]
     featlab bench
+
+Every command's ``--out`` defaults to ``$FEATLAB_OUT`` (else ``./featlab-results``); the
+results folder's ``index.html`` lists every sweep and is rebuilt after each run and report.
+``python -m featlab`` is the same program; ``featlab --version`` prints the version.
 
 Any invalid input prints one line ``error: ...`` naming the parameter and the fix, and exits
 with code 2, before the store is touched. Ctrl-C exits with 130; finished runs are stored and
@@ -27,20 +33,25 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
-from rich.text import Text
 
 from featlab.config import ConfigError
+from featlab.progress import progress_bar
 from featlab.store import Store, StoreError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="featlab: population-batched sandboxes for deep-learning theory.")
 console = Console()
 err_console = Console(stderr=True)
 
-OUT_HELP = "Results folder (holds featlab.duckdb and reports/)."
+OUT_HELP = "Results folder (holds featlab.duckdb and reports/); default: $FEATLAB_OUT or featlab-results."
+OUT_ENV = "FEATLAB_OUT"
+
+
+def _out_option() -> Any:
+    """The --out option of every command: $FEATLAB_OUT when set, else ./featlab-results."""
+    return typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP, envvar=OUT_ENV,
+                        show_envvar=False)
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -69,10 +80,18 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Any) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} runs/s" if speed else "- runs/s", style="cyan")
+def _version(value: bool) -> None:
+    if value:
+        from featlab import __version__
+
+        print(f"featlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the featlab version and exit.")) -> None:
+    """featlab: population-batched sandboxes for deep-learning theory."""
 
 
 @app.command("list")
@@ -97,10 +116,16 @@ def run(
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Runs per grid point."),
     seed_offset: Optional[int] = typer.Option(None, "--seed-offset",
                                               help="First seed (fresh seeds for a re-run, see CHECKS.md)."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                                   "(comma-separated; the report embeds the PNG)."),
+    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
+                                            "column: single (3.5 in) or double (7.2 in)."),
+    dump_config: bool = typer.Option(False, "--dump-config", help="Print the equivalent sweep file "
+                                     "(TOML, for featlab sweep) and exit without running."),
     plugin: list[Path] = typer.Option([], "--plugin", help="A .py file registering your own model family (repeatable)."),
     executor: str = typer.Option("inline", "--executor", help="inline (this process), local "
                                  "(--workers processes) or slurm (a job array via submitit)."),
@@ -118,8 +143,7 @@ def run(
 ) -> None:
     """Run (or resume) an experiment's sweep as a population and write its report."""
     from featlab.executors import make_executor
-    from featlab.runner import run_experiment
-    from featlab.slurm import IncompleteSweep
+    from featlab.runner import prepare, run_experiment
 
     _load_plugins(plugin)
 
@@ -131,6 +155,17 @@ def run(
         _fail(f"--seed-offset={seed_offset} is invalid: use an integer >= 0")
     if chunk_size is not None and chunk_size < 1:
         _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
+    if dump_config:
+        from featlab.sweepfile import dump_sweep
+
+        try:
+            exp, preset_, sweep = prepare(experiment, preset, overrides, axes, seeds, seed_offset)
+            text = dump_sweep(sweep, name=f"{exp.name}-{preset_}", experiment=exp.name,
+                              preset=preset_, header=f"{exp.name} --preset {preset_}: {exp.paper}")
+        except ConfigError as err:
+            _fail(str(err))
+        sys.stdout.write(text)
+        return
     if detach and executor != "slurm":
         _fail("--detach needs --executor slurm")
     try:
@@ -141,15 +176,67 @@ def run(
                            detach=detach or None)
     except ConfigError as err:
         _fail(str(err))
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=console, transient=False)
+    figs = _figure_options(fig_format, fig_width)
+    _train_with_progress(experiment, out, figs, lambda **kw: run_experiment(
+        experiment, preset, overrides=overrides, grid=axes, seeds=seeds, seed_offset=seed_offset,
+        out=out, device=device, chunk_size=chunk_size, report=not no_report, executor=ex, **kw),
+        detach=detach)
+
+
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep file (TOML; see examples/ and featlab.sweepfile)."),
+    out: Path = _out_option(),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
+    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                                   "(comma-separated; the report embeds the PNG)."),
+    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
+                                            "column: single (3.5 in) or double (7.2 in)."),
+) -> None:
+    """Run (or resume) the sweep a TOML file states and write its (generic) report."""
+    from featlab.runner import run_sweep_file
+    from featlab.sweepfile import load_sweep
+
+    if chunk_size is not None and chunk_size < 1:
+        _fail(f"--chunk-size={chunk_size} is invalid: use an integer >= 1")
+    figs = _figure_options(fig_format, fig_width)
+    try:
+        sf = load_sweep(file)
+    except ConfigError as err:
+        _fail(str(err))
+    _train_with_progress(sf.name, out, figs, lambda **kw: run_sweep_file(
+        sf, out=out, device=device, chunk_size=chunk_size, report=not no_report, **kw))
+
+
+def _figure_options(fig_format: str, fig_width: str | None) -> Any:
+    """The plots.figure_options of --fig-format / --fig-width (one line, exit 2 if invalid)."""
+    from featlab.plots import FORMATS, figure_options
+
+    formats = [f.strip().lower() for f in fig_format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS] or ([] if formats else [fig_format])
+    if bad:
+        _fail(f"--fig-format={fig_format!r} is invalid: use a comma-separated subset of "
+              f"{','.join(FORMATS)}, e.g. --fig-format png,pdf")
+    if fig_width is not None and fig_width not in ("single", "double"):
+        _fail(f"--fig-width={fig_width!r} is invalid: use single or double")
+    return figure_options(formats, fig_width)
+
+
+def _train_with_progress(label: str, out: Path, figs: Any, start: Any, detach: bool = False) -> None:
+    """Call ``start(progress=, on_start=, on_chunk=)`` under a progress bar; print the outcome.
+    ConfigError / StoreError -> one line, exit 2; an incomplete SLURM sweep -> exit 1; Ctrl-C ->
+    exit 130 (finished runs are kept)."""
+    from featlab.slurm import IncompleteSweep
+
+    progress = progress_bar(console)
     task: dict[str, Any] = {}
 
     def on_start(sweep_id: str, n_runs: int) -> None:
         console.print(f"sweep [bold]{sweep_id}[/]: {n_runs} runs -> {out / 'featlab.duckdb'}")
         progress.start()
-        task["id"] = progress.add_task(experiment, total=n_runs)
+        task["id"] = progress.add_task(label, total=n_runs)
 
     def advance(k: float) -> None:
         progress.update(task["id"], advance=k)
@@ -159,10 +246,8 @@ def run(
             print(f"stored {stored}/{total} runs", flush=True)
 
     try:
-        outcome = run_experiment(experiment, preset, overrides=overrides, grid=axes, seeds=seeds,
-                                 seed_offset=seed_offset, out=out, device=device, chunk_size=chunk_size,
-                                 report=not no_report, progress=advance, on_start=on_start,
-                                 on_chunk=chunk_line, executor=ex)
+        with figs:
+            outcome = start(progress=advance, on_start=on_start, on_chunk=chunk_line)
     except (ConfigError, StoreError) as err:
         progress.stop()
         _fail(str(err))
@@ -182,24 +267,22 @@ def run(
     _print_outcome(outcome)
 
 
-def _status_mark(row: dict[str, Any]) -> str:
-    """PASS / FAIL for a checked row, 'reported' for a row that is shown but not tested."""
-    if row.get("status") == "reported" or row.get("passed") is None:
-        return "[dim]reported[/]"
-    return "[green]PASS[/]" if row["passed"] else "[red]FAIL[/]"
-
-
 def _print_outcome(outcome: Any) -> None:
     check = outcome.check or {}
     if check:
+        from featlab.mathtext import to_text
+        from featlab.report import row_status
+
         table = Table(title="check")
-        for col in ("quantity", "claim", "measured", "pass"):
+        for col in ("quantity", "claim", "measured", "status"):
             table.add_column(col, overflow="fold")
+        marks = {"pass": "[green]PASS[/]", "fail": "[red]FAIL[/]", "reported": "[dim]reported[/]"}
         for r in check.get("rows", []):
-            table.add_row(r["quantity"], r["claim"], str(r["measured"]), _status_mark(r))
+            table.add_row(escape(to_text(r["quantity"])), escape(to_text(r["claim"])),
+                          escape(str(r["measured"])), marks[row_status(r)])
         console.print(table)
         verdict = "[bold green]PASS[/]" if check.get("passed") else "[bold red]FAIL[/]"
-        summary = f" ({check['summary']})" if check.get("summary") else ""
+        summary = f" ({escape(check['summary'])})" if check.get("summary") else ""
         console.print(f"claim check: {verdict}{summary}")
     t = outcome.timings
     console.print(f"trained {outcome.n_trained}/{outcome.n_runs} runs in {t.get('train_s', 0):.1f}s "
@@ -208,12 +291,15 @@ def _print_outcome(outcome: Any) -> None:
         console.print(f"report: {outcome.report}")
 
 
+FORMATS = ("table", "csv", "json")
+
+
 @app.command()
 def falsify(
     experiment: str = typer.Argument(..., help="Experiment name (see featlab list)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset (default: quick)."),
     control: list[str] = typer.Option([], "--control", help="Run only this control (repeatable)."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
 ) -> None:
     """Run the preset and its negative controls: exit 0 iff the real run passes and every control fails."""
@@ -248,18 +334,51 @@ def falsify(
 @app.command()
 def runs(
     sweep_id: Optional[str] = typer.Argument(None, help="Show the runs of this sweep."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
-    limit: int = typer.Option(20, "--limit", help="Rows to show for a sweep."),
+    out: Path = _out_option(),
+    limit: int = typer.Option(20, "--limit", help="Rows to show for a sweep (table format only)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json (csv/json: every row)."),
 ) -> None:
     """List stored sweeps, or the runs of one sweep (grid values and final metrics)."""
+    if fmt not in FORMATS:
+        _fail(f"--format={fmt!r} is invalid: use one of {', '.join(FORMATS)}")
     try:
         with Store(out, read_only=True) as store:
-            if sweep_id is None:
+            if fmt != "table":
+                _print_frame(_sweeps_frame(store) if sweep_id is None else _runs_frame(store, sweep_id),
+                             fmt)
+            elif sweep_id is None:
                 _print_sweeps(store)
             else:
                 _print_runs(store, sweep_id, limit)
     except StoreError as err:
         _fail(str(err))
+
+
+def _sweeps_frame(store: Store) -> Any:
+    df = store.sweeps()
+    for col in ("created_at", "finished_at"):
+        df[col] = df[col].astype(str).replace({"NaT": None, "None": None})
+    return df
+
+
+def _runs_frame(store: Store, sweep_id: str) -> Any:
+    axes = [k for key, _ in store.sweep(sweep_id)["spec"].get("grid", []) for k in key.split(",")]
+    return store.table(sweep_id, axes=axes)
+
+
+def _print_frame(df: Any, fmt: str) -> None:
+    """Machine-readable output on stdout: CSV with a header, or a JSON array of row objects."""
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    else:
+        sys.stdout.write(df.to_json(orient="records", double_precision=15) + "\n")
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas NA (a sweep stored without a report has no check)."""
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
 
 
 def _print_sweeps(store: Store) -> None:
@@ -286,7 +405,7 @@ def _missing(x: Any) -> bool:
 
 def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
     row = store.sweep(sweep_id)
-    axes = [k for k, _ in row["spec"].get("grid", [])]
+    axes = [k for key, _ in row["spec"].get("grid", []) for k in key.split(",")]   # zipped: each field
     df = store.table(sweep_id, axes=axes)
     names = {"train_loss": "loss", "test_error": "test err", "gamma_max": "γ max",
              "rho_max": "|ρ| max"}
@@ -303,7 +422,7 @@ def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
 @app.command()
 def ingest(
     sweep_id: Optional[str] = typer.Argument(None, help="Sweep whose shards to ingest (default: all)."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Copy finished result shards into the store (idempotent; safe while workers still write)."""
     try:
@@ -321,7 +440,7 @@ def ingest(
 @app.command()
 def status(
     sweep_id: str = typer.Argument(..., help="Sweep to show (see featlab runs)."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Runs stored, waiting in shards and missing for a sweep, and its SLURM arrays' states."""
     try:
@@ -347,29 +466,35 @@ def _print_status(store: Store, sweep_id: str) -> None:
 @app.command()
 def report(
     sweep_id: str = typer.Argument(..., help="Sweep to report (see featlab runs)."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
     plugin: list[Path] = typer.Option([], "--plugin", help="The plugin file(s) the sweep was run with."),
+    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                                   "(comma-separated; the report embeds the PNG)."),
+    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
+                                            "column: single (3.5 in) or double (7.2 in)."),
 ) -> None:
     """Rebuild a sweep's figures and HTML report from the store."""
     from featlab.runner import build_report
 
     _load_plugins(plugin)
-
+    figs = _figure_options(fig_format, fig_width)
     try:
-        with Store(out) as store:
+        with Store(out) as store, figs:
             store.sweep(sweep_id)
             path, analysis = build_report(store, sweep_id)
     except (StoreError, ConfigError) as err:
         _fail(str(err))
-    verdict = "PASS" if analysis.check.get("passed") else "FAIL"
-    console.print(f"claim check: {verdict}\nreport: {path}")
+    check = analysis.check
+    verdict = "no check" if not check else "PASS" if check.get("passed") else "FAIL"
+    summary = f" ({check['summary']})" if check.get("summary") else ""
+    console.print(f"claim check: {verdict}{summary}\nreport: {path}", highlight=False)
 
 
 @app.command()
 def export(
     sweep_id: str = typer.Argument(..., help="Sweep to export."),
     folder: Path = typer.Argument(..., help="Folder for the Parquet files."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Export a sweep's runs, params, summary and metrics as Parquet."""
     try:
@@ -385,7 +510,7 @@ def export(
 @app.command()
 def sql(
     query: str = typer.Argument(..., help="SQL over tables sweeps, runs, params, summary, metrics."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Query the results store with SQL."""
     import duckdb
@@ -409,7 +534,7 @@ def fit(
                                   "(e.g. --x model.M --x2 step)."),
     group: list[str] = typer.Option([], "--group", help="Fit separately per value of this field (repeatable)."),
     n_boot: int = typer.Option(200, "--n-boot", help="Bootstrap refits for the CIs."),
-    out: Path = typer.Option(Path("featlab-results"), "--out", "-o", help=OUT_HELP),
+    out: Path = _out_option(),
 ) -> None:
     """Fit L = E + A x^-alpha [+ B x2^-beta] (Huber loss, bootstrap 95% CIs) to a stored sweep, per group."""
     from featlab.linear.fitting import fit_sweep

@@ -15,8 +15,10 @@ categories) and matplotlib's constrained layout.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
@@ -33,7 +35,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-__all__ = ["phase_heatmap", "dynamics_bands", "collapse_plot"]
+from featlab.config import ConfigError  # noqa: E402
+
+__all__ = ["phase_heatmap", "dynamics_bands", "collapse_plot", "figure_options"]
 
 DPI = 150
 CMAP = "viridis"
@@ -69,15 +73,71 @@ def _style() -> Iterator[None]:
         yield
 
 
+#: Figure widths of a paper's layouts, inches: one column (~89 mm) and two columns (~183 mm).
+WIDTHS = {"single": 3.5, "double": 7.2}
+FORMATS = ("png", "pdf", "svg")
+_OPTIONS: ContextVar[tuple[tuple[str, ...], str | None]] = ContextVar("figure_options", default=((), None))
+
+
+@contextmanager
+def figure_options(formats: Sequence[str] = (), width: str | None = None) -> Iterator[None]:
+    """Inside this block every figure is also saved as each of ``formats`` (``pdf``, ``svg``,
+    ``png``; same stem, beside the file the caller asked for) and, with ``width`` = ``single`` or
+    ``double``, scaled to that column width (aspect ratio kept, fonts unchanged in points).
+
+    >>> with figure_options(["pdf", "svg"], width="single"): ...     # doctest: +SKIP
+    """
+    for f in formats:
+        if f not in FORMATS:
+            raise ConfigError(f"figure format {f!r} is invalid: use {', '.join(FORMATS)} "
+                              f"(e.g. --fig-format png,pdf)")
+    if width is not None and width not in WIDTHS:
+        raise ConfigError(f"figure width {width!r} is invalid: use single or double")
+    token = _OPTIONS.set((tuple(formats), width))
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
 def _save(fig: Figure, path: str | Path) -> Path:
-    """Save ``fig`` to ``path`` (creating parent folders) at :data:`DPI`, then close it."""
+    """Save ``fig`` to ``path`` (creating parent folders) at :data:`DPI`, plus the extra formats
+    of :func:`figure_options`, then close it."""
     path = Path(path)
+    formats, width = _OPTIONS.get()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+        if width is not None:
+            _fit_width(fig, WIDTHS[width])
+        with warnings.catch_warnings():       # a crowded column figure: bbox_inches="tight" still fits it
+            warnings.filterwarnings("ignore", message="constrained_layout not applied")
+            fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+            for f in formats:
+                if f != path.suffix.lstrip(".").lower():
+                    fig.savefig(path.with_suffix(f".{f}"), dpi=DPI, bbox_inches="tight",
+                                facecolor="white", metadata=_metadata(f))
     finally:
         plt.close(fig)
     return path
+
+
+def _fit_width(fig: Figure, width: float) -> None:
+    """Resize ``fig`` to ``width`` inches (aspect kept); text shrinks with it, to no less than
+    60% of its size (10 pt -> 6 pt), so a wide multi-panel figure stays legible in one column."""
+    import matplotlib.text
+
+    w, h = fig.get_size_inches()
+    k = width / w
+    fig.set_size_inches(width, h * k)
+    if k < 1:
+        shrink = max(k, 0.6)
+        for t in fig.findobj(matplotlib.text.Text):
+            t.set_fontsize(t.get_fontsize() * shrink)
+
+
+def _metadata(fmt: str) -> dict:
+    """Reproducible vector files: no creation date."""
+    return {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt, {})
 
 
 def _check_scale(name: str, scale: str) -> None:
@@ -412,6 +472,8 @@ def _collapse_figure(
     color_by: np.ndarray | None = None,
     color_label: str = "",
     floor: float | None = None,
+    ylabel: str = "test error",
+    c_label: str = "fitted C",
 ) -> Figure:
     """Build (not save) the collapse scatter; see :func:`collapse_plot`."""
     c = np.asarray(control, dtype=float).ravel()
@@ -436,14 +498,14 @@ def _collapse_figure(
     if floor is not None:
         ax.axhline(floor, color="0.25", ls=":", lw=1.4, label=f"floor = {floor:g}")
     if c_fit is not None:
-        ax.axvline(c_fit, color=OKABE_ITO[3], ls="-.", lw=1.5, label=f"fitted C = {c_fit:.3g}")
+        ax.axvline(c_fit, color=OKABE_ITO[3], ls="-.", lw=1.5, label=f"{c_label} = {c_fit:.3g}")
     dropped = int(np.sum(~shown))
     if dropped:
         n_nan = int(np.sum(~np.isfinite(c)))
         what = "control <= 0" if n_nan == 0 else "control <= 0 or NaN"
         ax.plot([], [], ls="none", label=f"{dropped} cells with {what} not shown")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test error")
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="best")
@@ -464,6 +526,8 @@ def collapse_plot(
     color_by: np.ndarray | None = None,
     color_label: str = "",
     floor: float | None = None,
+    ylabel: str = "test error",
+    c_label: str = "fitted C",
 ) -> Path:
     """Scatter of per-cell mean test error against a theory control parameter (log x-axis).
 
@@ -476,10 +540,12 @@ def collapse_plot(
         c_fit: fitted ``C``, drawn as a vertical line labelled "fitted C = ...".
         color_by: optional per-cell value (e.g. ``n``) for the colour, with a colorbar.
         floor: optional horizontal dotted line, e.g. the label-noise floor ``p``.
+        ylabel: the y-axis label (the metric); c_label: the legend name of ``c_fit``.
     """
     with _style():
         fig = _collapse_figure(
             control, error, xlabel=xlabel, title=title, threshold=threshold, c_fit=c_fit,
-            color_by=color_by, color_label=color_label, floor=floor,
+            color_by=color_by, color_label=color_label, floor=floor, ylabel=ylabel,
+            c_label=c_label,
         )
         return _save(fig, path)

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import html
-import platform
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_report"]
+from featlab.mathtext import to_html, to_text
+
+__all__ = ["write_report", "write_check_tables", "check_frame", "row_status"]
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
          ".svg": "image/svg+xml", ".webp": "image/webp"}
@@ -54,6 +52,9 @@ td.key { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace
 figure { margin: 1rem 0 1.6rem; page-break-inside: avoid; break-inside: avoid; }
 figure img { display: block; width: 100%; max-width: 900px; height: auto; margin: 0 auto; }
 figcaption { font-size: .9rem; color: var(--muted); margin-top: .4rem; }
+.math { font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", "Times New Roman", serif; }
+.reported { color: var(--muted); font-style: italic; }
+.summary { margin: .2rem 0 .6rem; color: var(--muted); }
 .tablewrap { overflow-x: auto; }
 ul { padding-left: 1.3rem; }
 footer { margin-top: 2rem; font-size: .8rem; color: var(--muted); }
@@ -126,18 +127,36 @@ def _badge(check: Mapping[str, Any]) -> str:
     return f'<span class="badge {"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}</span>'
 
 
-def _mark(passed: Any) -> str:
-    if passed is None:
-        return '<span class="text">reported</span>'
-    return '<span class="ok">✓</span>' if bool(passed) else '<span class="bad">✗</span>'
+def row_status(row: Mapping[str, Any]) -> str:
+    """A check row's status: ``pass`` | ``fail`` | ``reported`` (rows without a ``status`` key:
+    from ``passed``; None means reported)."""
+    status = row.get("status")
+    if status in ("pass", "fail", "reported"):
+        return status
+    passed = row.get("passed")
+    return "reported" if passed is None else ("pass" if passed else "fail")
+
+
+def _mark(status: str) -> str:
+    if status == "reported":
+        return '<span class="reported">reported</span>'
+    return '<span class="ok">✓ pass</span>' if status == "pass" else '<span class="bad">✗ fail</span>'
+
+
+def _math_cell(value: Any) -> str:
+    """A table cell: numbers formatted, text with its ``$...$`` math rendered."""
+    return to_html(value) if isinstance(value, str) else _fmt(value)
 
 
 def _check_body(check: Mapping[str, Any]) -> str:
-    """Table of ``check["rows"]`` (``quantity, claim, measured, passed``) and any other keys."""
+    """Table of ``check["rows"]`` (``quantity, claim, measured, status``), the summary, and
+    any other keys."""
     rows = check.get("rows", [])
     parts = []
+    if check.get("summary"):
+        parts.append(f'<p class="summary">{to_html(check["summary"])}</p>')
     if rows:
-        head = "<thead><tr><th>quantity</th><th>claim</th><th>measured</th><th>passed</th></tr></thead>"
+        head = "<thead><tr><th>quantity</th><th>claim</th><th>measured</th><th>status</th></tr></thead>"
         body = []
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping):
@@ -146,14 +165,11 @@ def _check_body(check: Mapping[str, Any]) -> str:
                     "quantity, claim, measured, passed"
                 )
             body.append(
-                f"<tr><td>{_esc(row.get('quantity', ''))}</td><td>{_fmt(row.get('claim', ''))}</td>"
-                f"<td class=\"num\">{_fmt(row.get('measured', ''))}</td>"
-                f"<td>{_mark(row.get('passed'))}</td></tr>"
+                f"<tr><td>{_math_cell(row.get('quantity', ''))}</td><td>{_math_cell(row.get('claim', ''))}</td>"
+                f"<td class=\"num\">{_math_cell(row.get('measured', ''))}</td>"
+                f"<td>{_mark(row_status(row))}</td></tr>"
             )
         parts.append(f'<table class="check">{head}<tbody>\n' + "\n".join(body) + "\n</tbody></table>")
-    if check.get("summary"):
-        parts.insert(0, f'<p class="text">Verdict: {_esc(check["summary"])}; a reported row is '
-                        'shown beside the claim but not tested.</p>')
     extra = {k: v for k, v in check.items() if k not in ("passed", "rows", "summary")}
     if extra:
         parts.append(_key_value_table(extra, exact=False))
@@ -184,8 +200,8 @@ def _figures_body(figures: Sequence[tuple[str, str | Path]]) -> str:
     for i, (caption, path) in enumerate(figures, start=1):
         src = _embed_image(path, caption)
         out.append(
-            f'<figure><img src="{src}" alt="{_esc(caption)}">'
-            f"<figcaption><b>Figure {i}.</b> {_esc(caption)}</figcaption></figure>"
+            f'<figure><img src="{src}" alt="{_esc(to_text(caption))}">'
+            f"<figcaption><b>Figure {i}.</b> {to_html(caption)}</figcaption></figure>"
         )
     return "\n".join(out)
 
@@ -206,41 +222,19 @@ def _tables_body(tables: Sequence[tuple[str, pd.DataFrame]]) -> str:
     for i, (caption, df) in enumerate(tables, start=1):
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"table {caption!r} is {type(df).__name__}; pass a pandas DataFrame")
-        out.append(f"<h3>Table {i}. {_esc(caption)}</h3>\n<div class=\"tablewrap\">{_table_html(df)}</div>")
+        out.append(f"<h3>Table {i}. {to_html(caption)}</h3>\n<div class=\"tablewrap\">{_table_html(df)}</div>")
     return "\n".join(out)
 
 
-def _git_commit() -> str | None:
-    """Short commit of the repository holding featlab, or None outside git."""
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = res.stdout.strip()
-    return commit if res.returncode == 0 and commit else None
-
-
 def _default_provenance() -> dict[str, Any]:
-    """Created time, Python / platform, library versions, git commit; torch only if imported."""
+    """:func:`featlab.provenance.provenance` plus the numeric libraries' versions."""
     import matplotlib
 
-    prov: dict[str, Any] = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": {"numpy": np.__version__, "pandas": pd.__version__, "matplotlib": matplotlib.__version__},
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        prov["versions"]["torch"] = torch.__version__
-        cuda = torch.cuda.is_available()
-        prov["device"] = torch.cuda.get_device_name(0) if cuda else "cpu"
-    commit = _git_commit()
-    if commit:
-        prov["git_commit"] = commit
+    from featlab.provenance import provenance
+
+    prov: dict[str, Any] = {k: v for k, v in provenance().items() if v is not None}
+    prov["versions"] = {"numpy": np.__version__, "pandas": pd.__version__,
+                        "matplotlib": matplotlib.__version__}
     return prov
 
 
@@ -282,7 +276,7 @@ def write_report(
     parts = [  # build everything first so a bad input leaves no half-written file
         f"<header><h1>{_esc(title)}</h1>{_badge(check)}</header>",
         _section("Paper", f'<p class="text">{_esc(paper)}</p>'),
-        _section("Claim", f'<p class="text claim">{_esc(claim)}</p>'),
+        _section("Claim", f'<p class="text claim">{to_html(claim)}</p>'),
         _section("Check", _check_body(check)),
     ]
     if figures:
@@ -293,7 +287,7 @@ def write_report(
     if timings:
         parts.append(_section("Timings", _key_value_table(timings, exact=False)))
     if notes:
-        items = "\n".join(f"<li>{_esc(n)}</li>" for n in notes)
+        items = "\n".join(f"<li>{to_html(n)}</li>" for n in notes)
         parts.append(_section("Notes", f"<ul>\n{items}\n</ul>"))
     parts.append(_section("Provenance", _key_value_table(_merge(_default_provenance(), provenance), exact=True)))
     doc = (
@@ -307,3 +301,54 @@ def write_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+# ----------------------------------------------------------------------------- check tables
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                "$": r"\$"}
+
+
+def _tex(value: Any) -> str:
+    """LaTeX of a cell: ``$...$`` math kept as written, every other character escaped."""
+    from featlab.mathtext import split_math
+
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    out = []
+    for is_math, piece in split_math(str(value)):
+        out.append(f"${piece}$" if is_math else "".join(_TEX_ESCAPES.get(c, c) for c in piece))
+    return "".join(out)
+
+
+def check_frame(check: Mapping[str, Any]) -> pd.DataFrame:
+    """The check rows as a DataFrame: quantity, claim, measured, status (math as plain text)."""
+    rows = [{"quantity": to_text(r.get("quantity", "")), "claim": to_text(r.get("claim", "")),
+             "measured": r.get("measured", ""), "status": row_status(r)}
+            for r in check.get("rows", [])]
+    return pd.DataFrame(rows, columns=["quantity", "claim", "measured", "status"])
+
+
+def write_check_tables(check: Mapping[str, Any], folder: str | Path, *,
+                       caption: str = "") -> list[Path]:
+    """Write ``check.csv`` (plain text) and ``check.tex`` (a booktabs ``table``, math kept as
+    LaTeX, the summary in the caption) into ``folder``; returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "check.csv"
+    check_frame(check).to_csv(csv, index=False)
+    summary = check.get("summary", "")
+    verdict = "no check" if "passed" not in check else ("PASS" if check["passed"] else "FAIL")
+    lines = ["% featlab check table; needs \\usepackage{booktabs}", r"\begin{table}[t]",
+             r"\centering", r"\begin{tabular}{llll}", r"\toprule",
+             r"quantity & claim & measured & status \\", r"\midrule"]
+    for r in check.get("rows", []):
+        lines.append(" & ".join(_tex(r.get(k, "")) for k in ("quantity", "claim", "measured"))
+                     + f" & {row_status(r)} \\\\")
+    cap = "; ".join(x for x in (_tex(caption) if caption else "", f"{verdict}",
+                                _tex(summary) if summary else "") if x)
+    lines += [r"\bottomrule", r"\end{tabular}", f"\\caption{{{cap}}}", r"\end{table}"]
+    tex = folder / "check.tex"
+    tex.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [csv, tex]

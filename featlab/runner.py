@@ -19,15 +19,17 @@ from featlab.config import ConfigError, Setting, memory_target, setting_from_dic
 from featlab.executors import Inline
 from featlab.experiments import get_experiment
 from featlab.experiments.base import Analysis, Context, Experiment
-from featlab.report import write_report
-from featlab.store import Store, StoreError, provenance
+from featlab.report import write_check_tables, write_report
+from featlab.results_index import write_index
+from featlab.provenance import provenance
+from featlab.store import Store, StoreError
 from featlab.sweep import Sweep
 from featlab.linear import simulate as linear_simulate
 from featlab.linear.config import LinearSetting, setting_from_dict as linear_setting_from_dict
 from featlab.train import population
 
-__all__ = ["RunOutcome", "run_experiment", "run_sweep", "build_report", "check_device",
-           "register_trainer", "trainer_for"]
+__all__ = ["RunOutcome", "run_experiment", "run_sweep", "run_sweep_file", "build_report",
+           "check_device", "check_fits", "register_trainer", "trainer_for", "setting_builders"]
 
 #: setting type -> (plan_chunks, train_chunk) of the trainer that runs it.
 _TRAINERS: dict[type, tuple[Callable, Callable]] = {
@@ -51,6 +53,16 @@ def register_trainer(setting_type: type, plan_chunks: Callable, train_chunk: Cal
         _FROM_SPEC[from_dict[0]] = from_dict[1]
     if check_fits is not None:
         _FITS[setting_type] = check_fits
+
+
+def setting_builders() -> dict[str, Callable[[dict], Any]]:
+    """``setting_type`` -> how to build that setting from a (partial) nested dict."""
+    return dict(_FROM_SPEC)
+
+
+def check_fits(sweep: Sweep) -> None:
+    """ConfigError if one run of ``sweep`` cannot fit in memory (validates every run first)."""
+    _check_fits(sweep.setting, sweep.runs())
 
 
 def trainer_for(setting: Any) -> tuple[Callable, Callable]:
@@ -177,7 +189,7 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
     ``theory`` overrides theory constants fed to the check (negative controls); with
     ``record=False`` the sweep row's verdict in the store is left as it was."""
     row = store.sweep(sweep_id)
-    exp = exp or get_experiment(row["experiment"])
+    exp = exp or _experiment_of(row)
     preset = preset or row["preset"]
     if sweep is None and row["spec"].get("setting_type") in _FROM_SPEC:
         spec = row["spec"]
@@ -198,7 +210,7 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
     if n_div:
         notes.append(f"{n_div} of {len(table)} runs diverged (non-finite loss or gradient); they "
                      f"are marked 'diverged' in the store and excluded from cell means.")
-    prov = provenance(str(table.get("device", ["cpu"])[0]) if False else "see runs table")
+    prov = provenance(timings.get("device") or "see runs table")
     prov.update({"sweep_id": sweep_id, "store": str(store.path), "runs": len(table),
                  "diverged": n_div})
     settings = {"preset": preset, "seeds": sweep.seeds,
@@ -209,9 +221,24 @@ def build_report(store: Store, sweep_id: str, exp: Experiment | None = None,
                         claim=f"{exp.figure}: {exp.claim}", settings=settings, check=analysis.check,
                         figures=analysis.figures, tables=analysis.tables, timings=timings,
                         notes=notes, provenance=prov)
+    if analysis.check:                                  # check.csv, check.tex beside report.html
+        write_check_tables(analysis.check, out_dir, caption=f"{exp.name} ({preset}): {exp.figure}")
     if record:
         store.finish_sweep(sweep_id, check=analysis.check, timings=timings, report_path=str(path))
+    write_index(store)
     return path, analysis
+
+
+def _experiment_of(row: dict[str, Any]) -> Experiment:
+    """The experiment that reports a stored sweep: a registered one, or the generic report of
+    a sweep file (its report spec is stored in the sweep's spec)."""
+    from featlab.sweepfile import SWEEP_FILE, ReportSpec
+
+    if row["experiment"] == SWEEP_FILE:
+        from featlab.generic_report import generic_experiment
+
+        return generic_experiment(row["preset"], ReportSpec.from_dict(row["spec"].get("report", {})))
+    return get_experiment(row["experiment"])
 
 
 def _fmt_values(values: tuple) -> str:
@@ -233,10 +260,45 @@ def run_experiment(name: str, preset: str | None = None, *, overrides: Mapping[s
     with memory_target(_target_memory(executor)):
         exp, preset, sweep = prepare(name, preset, overrides, grid, seeds, seed_offset)
     sweep_id = f"{exp.name}-{preset}-{sweep.fingerprint()}"
+    return _execute(exp, preset, sweep, sweep_id, sweep.spec(), out=out, device=device,
+                    chunk_size=chunk_size, report=report, progress=progress, on_start=on_start,
+                    on_chunk=on_chunk, executor=executor)
+
+
+def run_sweep_file(sweep_file: Any, *, out: str | Path = "featlab-results", device: str = "cpu",
+                   chunk_size: int | None = None, report: bool = True,
+                   progress: Callable[[float], None] | None = None,
+                   on_start: Callable[[str, int], None] | None = None,
+                   on_chunk: Callable[[int, int], None] | None = None) -> RunOutcome:
+    """Run (or resume) a :class:`~featlab.sweepfile.SweepFile` and write its report: the
+    experiment's when the file names one (same sweep id as ``featlab run``), else the generic
+    report. The sweep id depends on the runs only, so changing ``[report]`` resumes."""
+    from featlab.generic_report import generic_experiment
+
+    device = check_device(device)
+    sf, sweep = sweep_file, sweep_file.sweep
+    check_fits(sweep)
+    if sf.experiment:
+        exp, preset = get_experiment(sf.experiment), sf.preset
+        sweep_id, spec = f"{exp.name}-{preset}-{sweep.fingerprint()}", sweep.spec()
+    else:
+        exp, preset = generic_experiment(sf.name, sf.report), sf.name
+        sweep_id = f"{sf.name}-{sweep.fingerprint()}"
+        spec = {**sweep.spec(), "report": sf.report.to_dict()}
+    return _execute(exp, preset, sweep, sweep_id, spec, out=out, device=device,
+                    chunk_size=chunk_size, report=report, progress=progress, on_start=on_start,
+                    on_chunk=on_chunk)
+
+
+def _execute(exp: Experiment, preset: str, sweep: Sweep, sweep_id: str, spec: dict[str, Any], *,
+             out: str | Path, device: str, chunk_size: int | None, report: bool,
+             progress: Callable[[float], None] | None, on_start: Callable[[str, int], None] | None,
+             on_chunk: Callable[[int, int], None] | None, executor: Any = None) -> RunOutcome:
     n_runs = len(sweep.runs())
     with Store(out) as store:
         store.begin_sweep(sweep_id, experiment=exp.name, preset=preset, paper=exp.paper,
-                          claim=exp.claim, spec=sweep.spec(), n_runs=n_runs)
+                          claim=exp.claim, spec=spec, n_runs=n_runs)
+        store.set_spec(sweep_id, spec)                     # a resumed sweep file may change [report]
         if on_start is not None:
             on_start(sweep_id, n_runs)
         trained, train_s = run_sweep(store, sweep_id, sweep, device, chunk_size, progress, on_chunk,
@@ -251,4 +313,6 @@ def run_experiment(name: str, preset: str | None = None, *, overrides: Mapping[s
             t0 = time.perf_counter()
             path, analysis = build_report(store, sweep_id, exp, sweep, preset, timings=timings)
             timings["report_s"] = round(time.perf_counter() - t0, 3)
+        else:
+            write_index(store)
         return RunOutcome(sweep_id, n_runs, trained, path, analysis.check if analysis else {}, timings)

@@ -49,7 +49,7 @@ def sweep_dir(root: str | Path, sweep_id: str) -> Path:
 def run_provenance(device: str, executor: str = "inline") -> dict[str, Any]:
     """Where and how a run was trained: versions, git commit, device, host, executor and the SLURM
     job / array-task ids (None outside SLURM). Every run row carries these columns."""
-    from featlab.store import provenance
+    from featlab.provenance import provenance
 
     env = os.environ
     return {**provenance(device), "host": socket.gethostname(), "executor": executor,

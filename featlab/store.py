@@ -7,6 +7,8 @@ Tables (all tidy, so any experiment fits):
 - ``runs(run_id, sweep_id, config_hash, seed, status, steps, wall_s, point, config,
   featlab_version, torch_version, python_version, device, git_commit, started_at, finished_at,
   host, executor, slurm_job_id, slurm_array_task_id)``
+  (``git_commit``: the user's working directory, ``<sha>`` or ``<sha>-dirty``; see
+  :func:`featlab.provenance.provenance`)
   (``point`` = the grid values of the run, ``config`` = its full setting, both JSON)
 - ``params(run_id, name, value, text)``: the flattened setting (``data.d``, ``optim.lr``, ...)
 - ``summary(run_id, name, value)``: each metric at the run's final step
@@ -25,8 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -35,7 +35,8 @@ from typing import Any, Iterable, Iterator
 
 import duckdb
 import pandas as pd
-import torch
+
+from featlab.provenance import provenance
 
 from featlab.shards import (TABLES, chunk_tables, mark_ingested, pending_shards, quarantine,
                             run_provenance, shard_id, write_shard)
@@ -75,24 +76,6 @@ class StoreError(RuntimeError):
 
 class StoreBusy(StoreError):
     """Another process held the store for longer than the caller was willing to wait."""
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(device: str) -> dict[str, Any]:
-    """Versions, device and git commit recorded with every run."""
-    from featlab import __version__
-
-    return {"featlab_version": __version__, "torch_version": torch.__version__,
-            "python_version": platform.python_version(), "device": device,
-            "git_commit": _git_commit()}
 
 
 def _now() -> datetime:
@@ -159,6 +142,14 @@ class Store:
             con.execute(_SCHEMA)
             for col, typ in _RUN_COLUMNS_ADDED:                # stores written before they existed
                 con.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {col} {typ}")
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the store's path and its sweeps."""
+        import html
+
+        df = self.sweeps()
+        head = f"<p><b>featlab Store</b> <code>{html.escape(str(self.path))}</code>: {len(df)} sweeps</p>"
+        return head + (df.to_html(index=False, na_rep="–") if len(df) else "")
 
     def __enter__(self) -> "Store":
         return self
@@ -292,6 +283,11 @@ class Store:
                 return added
         except StoreBusy:
             return None
+
+    def set_spec(self, sweep_id: str, spec: dict[str, Any]) -> None:
+        """Replace a sweep's stored spec (same runs; e.g. a sweep file's changed [report])."""
+        self.con.execute("UPDATE sweeps SET spec = ? WHERE sweep_id = ?",
+                         [json.dumps(spec, default=str), sweep_id])
 
     def finish_sweep(self, sweep_id: str, *, check: dict[str, Any] | None, timings: dict[str, Any],
                      report_path: str | None) -> None:

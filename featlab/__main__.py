@@ -1,0 +1,5 @@
+"""``python -m featlab``: the same command line as ``featlab``."""
+
+from featlab.cli import main
+
+main()
