@@ -396,13 +396,6 @@ def _print_sweeps(store: Store) -> None:
     console.print("[dim]featlab runs SWEEP_ID shows its runs; featlab report SWEEP_ID rebuilds its report[/]")
 
 
-def _missing(x: Any) -> bool:
-    """None, NaN, NaT or pandas NA (a running sweep has no check and no finish time)."""
-    import pandas as pd
-
-    return x is None or bool(pd.isna(x))
-
-
 def _print_runs(store: Store, sweep_id: str, limit: int) -> None:
     row = store.sweep(sweep_id)
     axes = [k for key, _ in row["spec"].get("grid", []) for k in key.split(",")]   # zipped: each field
