@@ -404,16 +404,19 @@ def _typed(setting: Any, grid: list[tuple[str, tuple]]) -> list[tuple[str, tuple
     """Grid values as their fields' types (``--grid data.d=100,200`` gives strings)."""
     from featlab.config import flatten
 
-    def typed(key: str, value: Any) -> Any:
-        return flatten(override(setting, {key: value}))[key] if isinstance(value, str) else value
+    def typed(keys: list[str], values: tuple) -> tuple:
+        if not any(isinstance(v, str) for v in values):
+            return values
+        flat = flatten(override(setting, dict(zip(keys, values))))      # the point's fields together
+        return tuple(flat[k] for k in keys)
 
     out = []
     for key, values in grid:
         keys = key.split(",")
         if len(keys) == 1:
-            out.append((key, tuple(typed(key, v) for v in values)))
+            out.append((key, tuple(typed(keys, (v,))[0] for v in values)))
         else:
-            out.append((key, tuple(tuple(typed(k, x) for k, x in zip(keys, v)) for v in values)))
+            out.append((key, tuple(typed(keys, tuple(v)) for v in values)))
     return out
 
 
