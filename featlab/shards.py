@@ -46,13 +46,18 @@ def sweep_dir(root: str | Path, sweep_id: str) -> Path:
     return Path(root) / "shards" / sweep_id.replace("/", "_").replace(":", "_")
 
 
+#: the provenance fields every run row stores (the report shows the full provenance)
+_RUN_PROV = ("featlab_version", "torch_version", "python_version", "device", "git_commit")
+
+
 def run_provenance(device: str, executor: str = "inline") -> dict[str, Any]:
     """Where and how a run was trained: versions, git commit, device, host, executor and the SLURM
     job / array-task ids (None outside SLURM). Every run row carries these columns."""
     from featlab.provenance import provenance
 
     env = os.environ
-    return {**provenance(device), "host": socket.gethostname(), "executor": executor,
+    prov = provenance(device)
+    return {**{k: prov[k] for k in _RUN_PROV}, "host": socket.gethostname(), "executor": executor,
             "slurm_job_id": env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID"),
             "slurm_array_task_id": env.get("SLURM_ARRAY_TASK_ID")}
 

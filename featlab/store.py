@@ -286,8 +286,9 @@ class Store:
 
     def set_spec(self, sweep_id: str, spec: dict[str, Any]) -> None:
         """Replace a sweep's stored spec (same runs; e.g. a sweep file's changed [report])."""
-        self.con.execute("UPDATE sweeps SET spec = ? WHERE sweep_id = ?",
-                         [json.dumps(spec, default=str), sweep_id])
+        with self._write(wait=WAIT_S) as con:
+            con.execute("UPDATE sweeps SET spec = ? WHERE sweep_id = ?",
+                        [json.dumps(spec, default=str), sweep_id])
 
     def finish_sweep(self, sweep_id: str, *, check: dict[str, Any] | None, timings: dict[str, Any],
                      report_path: str | None) -> None:
