@@ -54,8 +54,8 @@ def partition() -> str:
 
 def _grid(steps: int, seeds: int) -> dict:
     return dict(grid={"data.mu_norm": [0.5, 1.0, 2.0, 4.0]}, seeds=seeds,
-                overrides={"train.steps": steps, "data.n": 20, "data.d": 100, "data.n_test": 100,
-                           "model.m": 4})
+                overrides={"train.steps": steps, "train.dtype": "float64", "data.n": 20, "data.d": 100,
+                           "data.n_test": 100, "model.m": 4})
 
 
 def _counts(store: Store) -> dict[str, int]:
