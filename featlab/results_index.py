@@ -56,7 +56,8 @@ def _date(value: Any) -> str:
 
 def _report_cells(root: Path, row: dict[str, Any]) -> tuple[str, str]:
     """(link cell, thumbnail cell) with paths relative to ``root``; empty if no report file."""
-    path = Path(row["report_path"]) if row.get("report_path") else None
+    value = row.get("report_path")
+    path = Path(value) if isinstance(value, str) and value else None     # NaN: sweep never reported
     if path is None or not path.is_file():
         return '<span class="none">–</span>', ""
     try:
