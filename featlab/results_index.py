@@ -83,7 +83,7 @@ def write_index(store: Any) -> Path:
         FROM sweeps s LEFT JOIN runs r USING (sweep_id)
         GROUP BY ALL ORDER BY s.created_at DESC""")
     rows = []
-    for rec in df.to_dict("records"):
+    for rec in df.astype(object).where(df.notna(), None).to_dict("records"):   # NULL -> None
         link, thumb = _report_cells(root, rec)
         diverged = f' <span class="muted">({int(rec["diverged"])} diverged)</span>' if rec["diverged"] else ""
         rows.append(
