@@ -11,9 +11,10 @@
 
 __version__ = "0.1.0"
 
-from featlab.config import (MLP, ConfigError, GaussianMixtureData, OptimConfig, Setting,
-                            SignalNoiseData, TeacherStudentData, TrainConfig, TwoLayerCNN,
-                            config_hash, flatten, override)
+from featlab.config import (MLP, ConfigError, OptimConfig, Setting, SignalNoiseData, TrainConfig,
+                            TwoLayerCNN, config_hash, flatten, override)
+from featlab.data.gaussian_mixture import GaussianMixtureData
+from featlab.data.teacher_student import TeacherStudentData
 from featlab.models import Family, register_family
 from featlab.plugins import load_plugin
 from featlab.experiments import experiments, get_experiment

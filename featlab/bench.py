@@ -202,7 +202,8 @@ def mlp_workload(device: str = "cpu", P: int = 256, depth: int = 3, width: int =
     """The MLP family on the generic path (teacher-student regression, d = 16, GD): seconds for P
     runs as one population vs ``loop_runs`` runs one at a time with nn.Sequential + torch.optim.SGD
     (MSELoss, full batch), scaled to P; both train the same runs (no diagnostics but the last)."""
-    from featlab.config import MLP, OptimConfig, Setting, TeacherStudentData, TrainConfig
+    from featlab.config import MLP, OptimConfig, Setting, TrainConfig
+    from featlab.data.teacher_student import TeacherStudentData
     from featlab.data.teacher_student import sample_run as ts_sample
     from featlab.models import mlp
 

@@ -38,8 +38,6 @@ __all__ = [
     "SignalNoiseData",
     "TwoLayerCNN",
     "MLP",
-    "TeacherStudentData",
-    "GaussianMixtureData",
     "OptimConfig",
     "TrainConfig",
     "Setting",
@@ -206,65 +204,6 @@ class SignalNoiseData:
     def group_names(self) -> tuple[str, ...]:
         """No sample groups."""
         return ()
-
-
-@register_data
-@dataclass(frozen=True)
-class TeacherStudentData:
-    """Gaussian teacher-student regression (:mod:`featlab.data.teacher_student`): x ~ N(0, I_d),
-    y = f*(x) + noise N(0, noise^2), f* a random width-``teacher_width`` two-layer network."""
-
-    n: int = 256
-    d: int = 16
-    n_test: int = 1024
-    teacher_width: int = 8
-    teacher_activation: Literal["relu", "tanh", "erf", "linear"] = "tanh"
-    noise: float = 0.1
-    shuffle_labels: bool = False
-    kind: Literal["teacher_student"] = "teacher_student"
-
-    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"noise"})
-    INPUT: ClassVar[str] = "vectors"
-    task: ClassVar[str] = "regression"
-
-    def __post_init__(self) -> None:
-        for key in ("n", "d", "n_test", "teacher_width"):
-            value = getattr(self, key)
-            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
-        _check_choice("data.teacher_activation", self.teacher_activation,
-                      ("relu", "tanh", "erf", "linear"))
-        _check(_finite(self.noise) and self.noise >= 0, "data.noise", self.noise,
-               "use a finite label-noise standard deviation >= 0")
-
-
-@register_data
-@dataclass(frozen=True)
-class GaussianMixtureData:
-    """Gaussian-mixture classification (:mod:`featlab.data.gaussian_mixture`): C classes with means
-    of norm ``mu_norm``, isotropic noise ``sigma``."""
-
-    n: int = 256
-    d: int = 16
-    n_test: int = 1024
-    n_classes: int = 3
-    mu_norm: float = 2.0
-    sigma: float = 1.0
-    shuffle_labels: bool = False
-    kind: Literal["gaussian_mixture"] = "gaussian_mixture"
-
-    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"mu_norm", "sigma"})
-    INPUT: ClassVar[str] = "vectors"
-    task: ClassVar[str] = "multiclass"
-
-    def __post_init__(self) -> None:
-        for key in ("n", "d", "n_test"):
-            value = getattr(self, key)
-            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
-        _check(isinstance(self.n_classes, int) and self.n_classes >= 2, "data.n_classes",
-               self.n_classes, "use an integer number of classes >= 2")
-        _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
-               "use a finite ||mu|| >= 0")
-        _check(_finite(self.sigma) and self.sigma > 0, "data.sigma", self.sigma, "use a finite sigma > 0")
 
 
 @register_model

@@ -4,7 +4,8 @@ flatten-based definition does, planning keeps order, and model families never sh
 from __future__ import annotations
 
 import featlab as fl
-from featlab.config import MLP, TeacherStudentData, flatten
+from featlab.config import MLP, flatten
+from featlab.data.teacher_student import TeacherStudentData
 from featlab.experiments import get_experiment
 from featlab.train import engine
 from featlab.train.engine import RunSpec

@@ -11,7 +11,9 @@ import torch
 
 import featlab as fl
 from featlab import optim
-from featlab.config import MLP, ConfigError, GaussianMixtureData, TeacherStudentData
+from featlab.config import MLP, ConfigError
+from featlab.data.gaussian_mixture import GaussianMixtureData
+from featlab.data.teacher_student import TeacherStudentData
 from featlab.data import REGISTRY as DATA
 from featlab.models import mlp
 from featlab.train.engine import RunSpec

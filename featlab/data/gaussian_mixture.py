@@ -7,12 +7,45 @@ from (seed, "means"); z ~ N(0, I_d). Labels from (seed, "labels_<split>"), noise
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
 import torch
 
-from featlab.config import GaussianMixtureData
+from featlab.config import _check, _check_choice, _finite, register_data
 from featlab.rng import generator
 
-__all__ = ["sample_run", "means"]
+__all__ = ["GaussianMixtureData", "sample_run", "means"]
+
+
+@register_data
+@dataclass(frozen=True)
+class GaussianMixtureData:
+    """Gaussian-mixture classification (:mod:`featlab.data.gaussian_mixture`): C classes with means
+    of norm ``mu_norm``, isotropic noise ``sigma``."""
+
+    n: int = 256
+    d: int = 16
+    n_test: int = 1024
+    n_classes: int = 3
+    mu_norm: float = 2.0
+    sigma: float = 1.0
+    shuffle_labels: bool = False
+    kind: Literal["gaussian_mixture"] = "gaussian_mixture"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"mu_norm", "sigma"})
+    INPUT: ClassVar[str] = "vectors"
+    task: ClassVar[str] = "multiclass"
+
+    def __post_init__(self) -> None:
+        for key in ("n", "d", "n_test"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
+        _check(isinstance(self.n_classes, int) and self.n_classes >= 2, "data.n_classes",
+               self.n_classes, "use an integer number of classes >= 2")
+        _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
+               "use a finite ||mu|| >= 0")
+        _check(_finite(self.sigma) and self.sigma > 0, "data.sigma", self.sigma, "use a finite sigma > 0")
 
 
 def means(cfg: GaussianMixtureData, seed: int) -> torch.Tensor:

@@ -10,12 +10,44 @@ relation left between x and y).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
 import torch
 
-from featlab.config import TeacherStudentData
+from featlab.config import _check, _check_choice, _finite, register_data
 from featlab.rng import generator
 
-__all__ = ["sample_run", "teacher"]
+__all__ = ["TeacherStudentData", "sample_run", "teacher"]
+
+
+@register_data
+@dataclass(frozen=True)
+class TeacherStudentData:
+    """Gaussian teacher-student regression (:mod:`featlab.data.teacher_student`): x ~ N(0, I_d),
+    y = f*(x) + noise N(0, noise^2), f* a random width-``teacher_width`` two-layer network."""
+
+    n: int = 256
+    d: int = 16
+    n_test: int = 1024
+    teacher_width: int = 8
+    teacher_activation: Literal["relu", "tanh", "erf", "linear"] = "tanh"
+    noise: float = 0.1
+    shuffle_labels: bool = False
+    kind: Literal["teacher_student"] = "teacher_student"
+
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"noise"})
+    INPUT: ClassVar[str] = "vectors"
+    task: ClassVar[str] = "regression"
+
+    def __post_init__(self) -> None:
+        for key in ("n", "d", "n_test", "teacher_width"):
+            value = getattr(self, key)
+            _check(isinstance(value, int) and value >= 1, f"data.{key}", value, "use an integer >= 1")
+        _check_choice("data.teacher_activation", self.teacher_activation,
+                      ("relu", "tanh", "erf", "linear"))
+        _check(_finite(self.noise) and self.noise >= 0, "data.noise", self.noise,
+               "use a finite label-noise standard deviation >= 0")
 
 _PHI = {"relu": torch.relu, "tanh": torch.tanh, "erf": torch.erf, "linear": lambda z: z}
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from featlab.config import MLP, OptimConfig, Setting, TeacherStudentData, TrainConfig
+from featlab.config import MLP, OptimConfig, Setting, TrainConfig
+from featlab.data.teacher_student import TeacherStudentData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
 from featlab.sweep import Sweep
 
