@@ -110,9 +110,10 @@ def test_runner_trains_stores_resumes_and_rebuilds_report(tmp_path):
     from featlab.runner import build_report, run_experiment
     from featlab.store import Store
 
-    kw = dict(overrides={"data.p": 40, "train.steps": 200}, seeds=32, out=tmp_path)
+    # 256 seeds: with fewer the check's power rows (reject a 20%-wrong recursion) fail, as they should
+    kw = dict(overrides={"data.p": 40, "train.steps": 200}, seeds=256, out=tmp_path)
     first = run_experiment("sgd-linear-risk", "quick", **kw)
-    assert first.n_trained == 64 and first.check["passed"], first.check
+    assert first.n_trained == 512 and first.check["passed"], first.check
     again = run_experiment("sgd-linear-risk", "quick", report=False, **kw)
     assert again.n_trained == 0 and again.sweep_id == first.sweep_id
     with Store(tmp_path) as store:

@@ -31,6 +31,11 @@ Claims checked:
    featlab.linear.frontier.four_term_exponents gives eta, xi and the binding pair of terms above the
    high-dimensional line 2 alpha = 1 (F_pp = F_0, F_pp = F_ac, F_ac = K_pp, i.e. the roles of Phases Ia,
    II, III). It is reported beside the measurement, not checked, for the same reason.
+2026-12-01: the exponent rows were check rows hard-coded True; they are now ``report_row`` s (never
+counted toward PASS), and a power row per (alpha, beta) checks that the simulation could reject a
+20%-wrong recursion. Criteria: ``CRITERIA`` below. Negative controls (``featlab falsify plrf-phases``):
+``recursion-20pct-high`` (exact x 1.2 after step 0 fed to the check: exactness rows fail) and
+``runs-at-0.8-step`` (runs trained at 0.8 x the step the recursion is computed for: exactness rows fail).
 Presets: ``quick``: alpha in {0.4, 0.75} x beta in {0.3, 0.75}, d = 8..128 (9 values), T = 8192.
 ``paper``: alpha in {0.3, 0.4, 0.6, 0.8, 1.0} x beta in {0.2, 0.4, 0.6, 0.8, 1.0} (points with
 2(alpha + beta) <= 1 dropped), d = 8..256, T = 32768.
@@ -42,8 +47,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from featlab.experiments.base import Analysis, Context, Experiment, check_row
-from featlab.linear.analysis import agreement, run_frame
+from featlab.config import override
+from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
+from featlab.linear.analysis import agreement, power_against, run_frame
 from featlab.linear.config import LinearData, LinearModel, LinearOptim, LinearSetting, LinearTrain
 from featlab.linear.frontier import (compute_frontier, four_term_exponents, plrf_loss_grid, plrf_step,
                                      two_term_exponents)
@@ -75,17 +81,27 @@ def paper() -> Sweep:
     return _sweep([0.3, 0.4, 0.6, 0.8, 1.0], [0.2, 0.4, 0.6, 0.8, 1.0], 64)
 
 
-def _exactness(ctx: Context, g: pd.DataFrame) -> tuple[bool, str]:
-    """Seed-paired sim - exact at every logged step for one (alpha, beta)."""
+PERTURB = 0.2      # power: the data must reject the exact curve x (1 -+ PERTURB) after step 0
+
+
+def _exactness(ctx: Context, g: pd.DataFrame) -> tuple[bool, str, bool, str]:
+    """Seed-paired sim - exact at every logged step for one (alpha, beta), and the power of that
+    comparison against the exact curve x (1 -+ PERTURB) after step 0. A control may state another
+    step for the recursion (``ctx.theory["lr_scale"]``) or scale its curve (``ctx.theory["scale"]``)."""
     s = g["setting"].iloc[0]
+    if ctx.theory.get("lr_scale", 1.0) != 1.0:
+        s = override(s, {"optim.lr": float(s.optim.lr * ctx.theory["lr_scale"])})
     m = ctx.store.metrics(ctx.sweep_id, ["excess_risk"]).merge(g[["run_id", "seed"]], on="run_id")
     wide = m.pivot(index="seed", columns="step", values="value").sort_index()
     steps = wide.columns.to_numpy()
     exact = sgd_exact(s, wide.index.tolist())["excess_risk"][:, steps]           # (S, K) per-seed exact
+    exact = np.where(steps >= 1, float(ctx.theory.get("scale", 1.0)) * exact, exact)
     diffs = wide.to_numpy() - exact
     base = exact.mean(0)
     agr = agreement(diffs + base, base, Z)
-    return agr.passed, agr.describe()
+    # power: (1 -+ PERTURB) x the exact curve, i.e. sim - exact compared with -+ PERTURB x exact
+    powr = power_against(diffs + base, base, Z, PERTURB, keep=steps < 1)
+    return agr.passed, agr.describe(), powr.passed, powr.describe()
 
 
 def analyze(ctx: Context) -> Analysis:
@@ -97,10 +113,12 @@ def analyze(ctx: Context) -> Analysis:
     ds, T = th["ds"], th["T"]
     rows, table, frontier_series = [], [], []
     for k, ((alpha, beta), g) in enumerate(f.groupby(["alpha", "beta"])):
-        ok, text = _exactness(ctx, g)
+        ok, text, pw, ptext = _exactness(ctx, g)
         rows.append(check_row(f"(alpha, beta) = ({alpha:g}, {beta:g}): PLRF sim vs exact recursion (own W)",
                               f"seed-paired mean within c SE at every logged step (v = {V_SIM}, d = {D_SIM})",
                               text, ok))
+        rows.append(check_row(f"(alpha, beta) = ({alpha:g}, {beta:g}): power against a {PERTURB:.0%}-wrong recursion",
+                              f"the same data reject exact x (1 -+ {PERTURB:g}) after step 0 (same c)", ptext, pw))
         v = 4 * max(ds)
         P = plrf_loss_grid(alpha, beta, v, ds, T, plrf_step(alpha, v))
         fr = compute_frontier(ds, P)
@@ -113,10 +131,10 @@ def analyze(ctx: Context) -> Analysis:
         else:
             xi4, eta4, binding = np.nan, np.nan, "2 alpha < 1: not modelled"
             model = f"two-term eta = {eta2:.3f}, xi = {xi2:.3f} (2 alpha < 1: model not meant to apply)"
-        rows.append(check_row(f"(alpha, beta) = ({alpha:g}, {beta:g}): compute-optimal exponents (reported)",
-                              f"phase {phase.label} ({'confirmed' if phase.confirmed else 'UNVERIFIED'}); {model}",
-                              f"eta = {fr.eta:.3f}, xi = {fr.xi:.3f} over f = {fr.f[0]:.3g}..{fr.f[-1]:.3g} "
-                              f"({int(fr.interior.sum())}/{len(fr.f)} interior minima)", True))
+        rows.append(report_row(f"(alpha, beta) = ({alpha:g}, {beta:g}): compute-optimal exponents (reported)",
+                               f"phase {phase.label} ({'confirmed' if phase.confirmed else 'UNVERIFIED'}); {model}",
+                               f"eta = {fr.eta:.3f}, xi = {fr.xi:.3f} over f = {fr.f[0]:.3g}..{fr.f[-1]:.3g} "
+                               f"({int(fr.interior.sum())}/{len(fr.f)} interior minima)"))
         table.append({"alpha": alpha, "beta": beta, "phase": phase.label, "phase confirmed": phase.confirmed,
                       "eta measured": fr.eta, "xi measured": fr.xi, "eta four-term": eta4, "xi four-term": xi4,
                       "binding terms": binding, "eta two-term": eta2, "xi two-term": xi2,
@@ -135,8 +153,28 @@ def analyze(ctx: Context) -> Analysis:
     path = line_panels([Panel("compute-optimal frontier (exact)", "compute f = d r", "P*(f)", frontier_series)],
                        ctx.out_dir / "plrf_frontiers.png", title=f"PLRF frontiers ({ctx.preset})")
     figs.append(("Compute-optimal frontiers P*(f) from the exact recursion.", path))
-    return Analysis(check={"passed": all(r["passed"] for r in rows), "rows": rows}, figures=figs,
+    return Analysis.from_rows(rows, figures=figs,
                     tables=[("Measured vs modelled exponents per (alpha, beta)", tab)])
+
+
+def _runs_at(factor: float):
+    def broken(sweep: Sweep) -> Sweep:
+        key, points = sweep.grid[0]                                   # (data.a, data.b, optim.lr)
+        return sweep.with_grid({key: [(a, b, round(lr * factor, 10)) for a, b, lr in points]})
+    return broken
+
+
+CRITERIA = (f"Per (alpha, beta): the seed-paired mean of simulated minus exact PLRF loss (each run's own W) is "
+            f"within c SE of 0 at every logged step (c: t quantile of {Z:g} normal SDs), and (power) the same "
+            f"data reject the exact curve x (1 -+ {PERTURB:g}) after step 0. The compute-optimal exponents "
+            f"(eta, xi) and the phase labels are reported, not checked (the paper's phase table is unverified).")
+
+CONTROLS = (
+    Control("recursion-20pct-high", "the exact curve x 1.2 after step 0 is fed to the check; the exactness rows "
+            "must fail", theory={"scale": 1.0 + PERTURB}),
+    Control("runs-at-0.8-step", "the runs are trained at 0.8 x the stated step, the recursion is computed at "
+            "the stated step; the exactness rows must fail", sweep=_runs_at(0.8), theory={"lr_scale": 1 / 0.8}),
+)
 
 
 EXPERIMENT = Experiment(
@@ -148,4 +186,6 @@ EXPERIMENT = Experiment(
     presets={"quick": quick, "paper": paper},
     analyze=analyze,
     runtime="quick: ~15 s training + ~20 s theory; paper: ~10 min",
+    controls=CONTROLS,
+    criteria=CRITERIA,
 )

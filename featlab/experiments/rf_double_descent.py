@@ -26,6 +26,11 @@ Claims checked:
    and beyond the threshold it decreases with N (simulated means, N > n).
 4. Tuned ridge has no peak (Mei & Montanari: with lambda tuned the error decreases with N): the tuned
    equivalent is non-increasing in N within 2%, and tuned <= min-norm at every N (simulation).
+5. Power (checked, added 2026-12-01): the min-norm data reject the equivalent x 0.8 and x 1.2 with
+   the tolerance of item 1.
+Negative controls (``featlab falsify rf-double-descent``): ``equivalent-20pct-high`` (the equivalent
+x 1.2: the sim-vs-DE rows fail) and ``untuned-ridge`` (ridge over lambda = 1e-3 only: it keeps a
+peak, the no-peak row fails).
 Presets: ``quick``: p = 100, n = 200, N in 10 values 25..1000, lambda in {0} + 6 values 1e-3..1,
 16 seeds. ``paper``: p = 200, n = 400, N in 14 values 50..3200, 32 seeds.
 """
@@ -37,7 +42,7 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from featlab.experiments.base import Analysis, Context, Experiment, check_row
+from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row
 from featlab.linear.analysis import mean_ci, run_frame
 from featlab.linear.config import LinearData, LinearModel, LinearOptim, LinearSetting, LinearTrain, spectrum, target
 from featlab.linear.plots import Panel, Series, line_panels
@@ -48,6 +53,7 @@ from featlab.theory.linear import relu_feature_moments, relu_rf_ridge_equivalent
 Z = 4.0
 ALLOWANCE = 0.05
 LAMS = [0.0, 1e-3, 4e-3, 0.016, 0.063, 0.25, 1.0]
+PERTURB = 0.2      # power: the min-norm data must reject the equivalent x (1 -+ PERTURB)
 
 
 def _sweep(p: int, n: int, Ms: list[int], seeds: int) -> Sweep:
@@ -90,6 +96,24 @@ def _match(sim: np.ndarray, de: np.ndarray) -> tuple[bool, str]:
                                       f"{err[k] / se[k]:.2f} SE); S = {S}")
 
 
+FIT_TOL = 1e-8     # premise: min-norm interpolates beyond the threshold, train loss <= FIT_TOL x E y^2
+
+
+def interpolation_premise(f: pd.DataFrame, n: int) -> dict:
+    """Checked row: every min-norm run with N > n + 1 fits its training set (the interpolation the
+    claim is about); the cells that do not are listed."""
+    from featlab.linear.config import spectrum, target
+
+    g = f[(f["optim.lam_reg"] == 0.0) & (f["model.M"] > n + 1)]
+    y2 = np.array([float(np.sum(spectrum(s.data) * target(s.data) ** 2)) + s.data.sigma2 for s in g["setting"]])
+    fit = g["train_loss"].to_numpy() / y2
+    bad = sorted({int(x) for x in g.loc[fit > FIT_TOL, "model.M"]})
+    return check_row("premise: min-norm interpolates every training set beyond the threshold",
+                     f"train loss <= {FIT_TOL:g} x E y^2 for every min-norm run with N > n + 1",
+                     f"max train loss / E y^2 = {fit.max() if len(fit) else float('nan'):.2g} over {len(g)} runs; "
+                     f"N not fitted: " + (", ".join(map(str, bad)) if bad else "none"), len(g) > 0 and not bad)
+
+
 def analyze(ctx: Context) -> Analysis:
     f = run_frame(ctx)
     f = f[f["status"] == "done"].copy()
@@ -101,18 +125,23 @@ def analyze(ctx: Context) -> Analysis:
     if lams[0] != 0.0 or len(lams) < 2:
         row = check_row("lambda grid", "contains 0 (min-norm) and at least one lambda > 0",
                         f"optim.lam_reg values {lams}", False)
-        return Analysis(check={"passed": False, "rows": [row]})
-    de_all = _equivalents(f, lams)
+        return Analysis.from_rows([row])
+    de_all = {k: float(ctx.theory.get("scale", 1.0)) * v for k, v in _equivalents(f, lams).items()}
     risk = {(M, lam): g.sort_values("seed")["excess_risk"].to_numpy()
             for (M, lam), g in f.groupby(["model.M", "optim.lam_reg"])}
     de = lambda M, k: np.array([de_all[(int(M), int(s))][k] for s in seeds])  # noqa: E731
-    rows, table = [], []
+    rows, table = [interpolation_premise(f, n)], []
     # 1. min-norm vs the equivalent
     mn = np.stack([risk[(M, 0.0)] for M in Ms], axis=1)                          # (S, K)
     mn_de = np.stack([de(M, 0) for M in Ms], axis=1)
     ok, text = _match(mn, mn_de)
     rows.append(check_row("min-norm: simulation vs Gaussian-equivalent DE (own features)",
                           f"within c SE + {ALLOWANCE:g} relative at every N", text, ok))
+    rejected = [not _match(mn, factor * mn_de)[0] for factor in (1 - PERTURB, 1 + PERTURB)]
+    rows.append(check_row(f"min-norm: power against a {PERTURB:.0%}-wrong equivalent",
+                          f"the same data reject DE x (1 -+ {PERTURB:g}) with the same tolerance",
+                          f"x{1 - PERTURB:g} rejected: {rejected[0]}; x{1 + PERTURB:g} rejected: {rejected[1]}",
+                          all(rejected)))
     # 2. tuned ridge: best lambda per N by simulated mean, vs the DE minimized over the same grid
     ks = range(1, len(lams))
     best = [min(ks, key=lambda k: risk[(M, lams[k])].mean()) for M in Ms]
@@ -152,11 +181,27 @@ def analyze(ctx: Context) -> Analysis:
     fig = line_panels([Panel(f"ReLU random features, p = {s0.data.p}, n = {n}, sigma^2 = {s0.data.sigma2:g}",
                              "N / n (features per sample)", "excess test risk", series)],
                       ctx.out_dir / "rf_double_descent.png", title=f"Random-features double descent ({ctx.preset})")
-    return Analysis(check={"passed": all(r["passed"] for r in rows), "rows": rows},
+    return Analysis.from_rows(rows,
                     figures=[("Excess test risk vs N/n for ReLU random-features regression: min-norm and "
                               "tuned ridge, simulation (exact risk per fitted theta) and the Gaussian-equivalent "
                               "deterministic equivalent.", fig)],
                     tables=[("Risk per N (means over seeds)", pd.DataFrame(table))])
+
+
+CRITERIA = (f"Min-norm and tuned ridge (best lambda > 0 of the grid per N): the seed-paired mean of simulated "
+            f"minus equivalent (each run's own features) within c SE + {ALLOWANCE:g} x the equivalent at every N "
+            f"(c: t quantile of {Z:g} normal SDs); (power) the min-norm data reject the equivalent x (1 -+ "
+            f"{PERTURB:g}) with the same tolerance. Shape: min-norm risk at the N closest to n >= 2 x both ends and "
+            f"decreasing in N beyond n; the tuned equivalent non-increasing in N within 2% and tuned <= min-norm "
+            f"(simulation) at every N.")
+
+CONTROLS = (
+    Control("equivalent-20pct-high", "the equivalent x 1.2 is fed to the check; the sim-vs-DE rows must fail",
+            theory={"scale": 1.0 + PERTURB}),
+    Control("untuned-ridge", "ridge 'tuned' over lambda = 1e-3 only (an untuned small penalty in place of "
+            "the tuned one); it keeps the peak, so the no-peak row must fail",
+            sweep=lambda s: s.with_grid({"optim.lam_reg": [0.0, 1e-3]})),
+)
 
 
 EXPERIMENT = Experiment(
@@ -168,4 +213,6 @@ EXPERIMENT = Experiment(
     presets={"quick": quick, "paper": paper},
     analyze=analyze,
     runtime="quick: ~1 min training + ~20 s theory; paper: 3.4 min training + ~3 min theory (measured)",
+    controls=CONTROLS,
+    criteria=CRITERIA,
 )

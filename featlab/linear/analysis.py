@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-__all__ = ["run_frame", "curves", "Agreement", "agreement", "family_z", "mean_ci"]
+__all__ = ["run_frame", "curves", "Agreement", "agreement", "family_z", "mean_ci", "Power", "power_against"]
 
 
 def run_frame(ctx) -> pd.DataFrame:
@@ -88,3 +88,29 @@ def agreement(sim: np.ndarray, theory: np.ndarray, z: float = 4.0) -> Agreement:
         zs = np.where(fixed, np.where(err <= 1e-9 * np.abs(theory), 0.0, np.inf), err / se)
     return Agreement(S, float(np.max(err / np.abs(theory))), float(np.max(z * se / np.abs(theory))),
                      float(np.max(zs)), z, bool(np.all(zs <= z)))
+
+
+@dataclass(frozen=True)
+class Power:
+    """Whether the data that agree with a theory also reject it perturbed by 1 -+ ``perturb``."""
+
+    perturb: float
+    passed: bool             # both perturbed theories rejected (some point beyond c SE)
+    z_low: float             # max |mean - (1 - perturb) theory| / SE
+    z_high: float            # max |mean - (1 + perturb) theory| / SE
+
+    def describe(self) -> str:
+        return (f"x{1 - self.perturb:g}: max |mean - theory|/SE = {self.z_low:.2f}; "
+                f"x{1 + self.perturb:g}: {self.z_high:.2f}")
+
+
+def power_against(sim: np.ndarray, theory: np.ndarray, z: float = 4.0, perturb: float = 0.2,
+                  keep: np.ndarray | None = None) -> Power:
+    """Power of :func:`agreement`: does it reject ``theory`` x (1 -+ perturb)? Points where ``keep``
+    is True stay unperturbed (e.g. a deterministic step 0, which would reject any scaling
+    trivially). A grid that cannot reject a 20%-wrong theory has no power to test it."""
+    theory = np.asarray(theory, float)
+    keep = np.zeros(theory.shape, bool) if keep is None else np.asarray(keep, bool)
+    lo = agreement(sim, np.where(keep, theory, (1 - perturb) * theory), z)
+    hi = agreement(sim, np.where(keep, theory, (1 + perturb) * theory), z)
+    return Power(perturb, not lo.passed and not hi.passed, lo.max_z, hi.max_z)

@@ -42,6 +42,10 @@ __all__ = ["LawTest", "seed_bootstrap_slope", "power_against", "law_test", "law_
            "wrong_laws"]
 
 
+#: fewest seeds for which the seed bootstrap gives a usable standard error
+MIN_SEEDS = 4
+
+
 def wrong_laws(s: float) -> tuple[float, ...]:
     """The nearest wrong laws of exponent ``s``: no dependence, half and double the exponent."""
     return (0.0, s / 2.0, 2.0 * s) if s != 0 else (-0.25, 0.25)
@@ -77,7 +81,8 @@ def seed_bootstrap_slope(df: pd.DataFrame, x_key: str, y_key: str, metric: str, 
 
     df: one row per run with columns x_key, y_key, "seed", metric (and "status"). Returns
     {"slope", "se", "n_cross", "x_cross", "y_cross", "boot", "boot_ok"}; se is inf when fewer
-    than 90% of the bootstrap replicates give >= 3 crossings (the slope is not stable)."""
+    than 90% of the bootstrap replicates give >= 3 crossings (the slope is not stable) or with
+    fewer than :data:`MIN_SEEDS` seeds (too few distinct resamples for a standard error)."""
     cube, xs, ys = _cell_cube(df, x_key, y_key, metric)
     means = np.nanmean(cube, axis=2) if cube.shape[2] else np.full(cube.shape[:2], np.nan)
     slope, n_cross, x_cross, y_cross = _slope_of(means, xs, ys, level)
@@ -94,6 +99,8 @@ def seed_bootstrap_slope(df: pd.DataFrame, x_key: str, y_key: str, metric: str, 
             boot[b] = _slope_of(np.where(den > 0, num / den, np.nan), xs, ys, level)[0]
     ok = np.isfinite(boot)
     se = float(np.std(boot[ok], ddof=1)) if ok.mean() >= 0.9 and ok.sum() > 2 else float("inf")
+    if S < MIN_SEEDS:                 # 2 or 3 seeds have 3 or 10 distinct resamples: no s.e.
+        se = float("inf")
     return {"slope": slope, "se": se, "n_cross": n_cross, "x_cross": x_cross, "y_cross": y_cross,
             "boot": boot, "boot_ok": float(ok.mean())}
 
