@@ -152,7 +152,9 @@ def _wait_line(proc: subprocess.Popen, needle: str) -> str:
 def test_readers_work_while_a_sweep_is_written(tmp_path):
     """A second process runs featlab runs / sql, and this one queries Store, during the sweep:
     none fails, none blocks the writer, and the counts they see only grow."""
-    proc = subprocess.Popen([*EXE, *SWEEP_ARGS, "--out", str(tmp_path)], stdout=subprocess.PIPE,
+    # long enough chunks (~1-3 s each on an idle 2-core machine) that readers run alongside it
+    args = [a if a != "train.steps=40" else "train.steps=20000" for a in SWEEP_ARGS]
+    proc = subprocess.Popen([*EXE, *args, "--out", str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=ENV)
     try:
         _wait_line(proc, "stored")

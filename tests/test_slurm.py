@@ -126,7 +126,8 @@ def test_cancelled_task_then_resubmit_loses_and_duplicates_nothing(tmp_path, par
 def test_requeued_task_skips_its_finished_chunks(tmp_path, partition):
     """Requeue (as a preemption does) a task after its first chunk: the restarted task skips that
     chunk and trains only the second one."""
-    kw = dict(**_grid(steps=1500, seeds=1), chunk_size=2, report=False, out=tmp_path)
+    # chunks of several seconds each, so that the requeue lands while the second one trains
+    kw = dict(**_grid(steps=40000, seeds=1), chunk_size=2, report=False, out=tmp_path)
     ex = Slurm(partition=partition, time_min=10, detach=True, chunks_per_task=2)   # 1 task, 2 chunks
     out = run_experiment("signal-noise-dynamics", "quick", executor=ex, **kw)
     job = _job(tmp_path, out.sweep_id)
