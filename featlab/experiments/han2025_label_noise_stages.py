@@ -325,7 +325,10 @@ def _t1_scatter(df: pd.DataFrame, C: float, path, title: str):
         ax.set_xlabel(r"predicted $n m / (\eta \sigma_p^2 d)$")
         ax.set_ylabel("measured T1 (flipped train error < 1/2)")
         ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
-        ax.legend(loc="best")
+        if ax.get_legend_handles_labels()[0]:          # no run reached T1 (e.g. no stage I)
+            ax.legend(loc="best")
+        else:
+            ax.text(0.5, 0.5, "no run reached T1", transform=ax.transAxes, ha="center")
         ax.set_title(title)
         return _save(fig, path)
 
