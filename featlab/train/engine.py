@@ -61,6 +61,16 @@ class ChunkResult:
     flops: float = 0.0                       # matmul FLOPs of the training steps
     span: bool = False                       # trained in the span representation
 
+    @classmethod
+    def from_log(cls, runs: list[RunSpec], diverged, stopped_at: np.ndarray,
+                 final: dict[str, np.ndarray], rec_run: list, rec_step: list,
+                 rec_vals: dict[str, list], **extra: Any) -> "ChunkResult":
+        """Assemble a chunk's result from the per-log-point pieces a trainer recorded."""
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
+        return cls(runs, ["diverged" if dv else "done" for dv in diverged], stopped_at, final,
+                   cat(rec_run).astype(np.int64), cat(rec_step).astype(np.int64),
+                   {k: cat(v) for k, v in rec_vals.items()}, **extra)
+
 
 def log_schedule(T: int, kind: str, points: int) -> list[int]:
     """Steps in [0, T] at which diagnostics are logged (0 and T included; points=1: T only)."""

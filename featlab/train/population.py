@@ -434,12 +434,9 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 c.params[k].add_(u)
         if on_step is not None:
             on_step(t, T)
-    status = ["diverged" if dv else "done" for dv in diverged]
-    cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)  # noqa: E731
-    return ChunkResult(runs, status, stopped_at, final, cat(rec_run).astype(np.int64),
-                       cat(rec_step).astype(np.int64), {k: cat(v) for k, v in rec_vals.items()},
-                       wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
-                       span=c.span is not None)
+    return ChunkResult.from_log(runs, diverged, stopped_at, final, rec_run, rec_step, rec_vals,
+                                 wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
+                                 span=c.span is not None)
 
 
 def _analytic(setting: Setting) -> bool:
