@@ -59,6 +59,16 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _fig_format_option() -> Any:
+    return typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
+                        "(comma-separated; the report embeds the PNG).")
+
+
+def _fig_width_option() -> Any:
+    return typer.Option(None, "--fig-width", help="Scale figures to a paper column: single "
+                        "(3.5 in) or double (7.2 in).")
+
+
 def _load_plugins(paths: list[Path]) -> None:
     """Import each --plugin file (one error line and exit 2 if one is unusable)."""
     from featlab.plugins import load_plugin
@@ -120,10 +130,8 @@ def run(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
-    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
-                                   "(comma-separated; the report embeds the PNG)."),
-    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
-                                            "column: single (3.5 in) or double (7.2 in)."),
+    fig_format: str = _fig_format_option(),
+    fig_width: Optional[str] = _fig_width_option(),
     dump_config: bool = typer.Option(False, "--dump-config", help="Print the equivalent sweep file "
                                      "(TOML, for featlab sweep) and exit without running."),
     plugin: list[Path] = typer.Option([], "--plugin", help="A .py file registering your own model family (repeatable)."),
@@ -190,10 +198,8 @@ def sweep(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Runs per population chunk (default: automatic)."),
     no_report: bool = typer.Option(False, "--no-report", help="Train and store only."),
-    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
-                                   "(comma-separated; the report embeds the PNG)."),
-    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
-                                            "column: single (3.5 in) or double (7.2 in)."),
+    fig_format: str = _fig_format_option(),
+    fig_width: Optional[str] = _fig_width_option(),
 ) -> None:
     """Run (or resume) the sweep a TOML file states and write its (generic) report."""
     from featlab.runner import run_sweep_file
@@ -461,10 +467,8 @@ def report(
     sweep_id: str = typer.Argument(..., help="Sweep to report (see featlab runs)."),
     out: Path = _out_option(),
     plugin: list[Path] = typer.Option([], "--plugin", help="The plugin file(s) the sweep was run with."),
-    fig_format: str = typer.Option("png", "--fig-format", help="Figure files: any of png,pdf,svg "
-                                   "(comma-separated; the report embeds the PNG)."),
-    fig_width: Optional[str] = typer.Option(None, "--fig-width", help="Scale figures to a paper "
-                                            "column: single (3.5 in) or double (7.2 in)."),
+    fig_format: str = _fig_format_option(),
+    fig_width: Optional[str] = _fig_width_option(),
 ) -> None:
     """Rebuild a sweep's figures and HTML report from the store."""
     from featlab.runner import build_report
