@@ -7,7 +7,8 @@ family's ``init`` (P, ...); per-run hyperparameters (P,) tensors. A step is
     params <- params + update_g(g)                                  (per-group optimizer)
 
 with the task's loss (:mod:`featlab.train.tasks`), the training strategies of
-:mod:`featlab.train.objective` (label noise on binary tasks, SAM) and the optimizer built per
+:mod:`featlab.train.objective` (label noise on binary tasks, SAM, mixup with the task's soft
+labels: mixed +-1 labels, mixed one-hots, mixed regression targets) and the optimizer built per
 parameter group with the parametrization's learning-rate multipliers and ``optim.group_lr``
 (:func:`featlab.optim.build_grouped`). A run stops at its step budget, when its full-batch loss
 falls below ``loss_threshold``, or when it diverges (non-finite loss or outputs: marked
@@ -52,8 +53,7 @@ def metric_names(setting: Setting) -> tuple[str, ...]:
 
 
 def check_strategies(setting: Setting) -> None:
-    """ConfigError for strategies the generic path does not run (mixup; label noise off binary)
-    and for a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming
+    """ConfigError for strategies the generic path does not run (label noise off binary) and for a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming
     model.width when the model has one, else data.n)."""
     from featlab.config import memory_limit
 
@@ -64,9 +64,6 @@ def check_strategies(setting: Setting) -> None:
         raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
                           f"over this machine's limit of {limit / 2**30:.1f} GiB; make {name} smaller")
     o, task = setting.optim, task_of(setting.data)
-    if o.mixup_alpha > 0 or o.mixup_lambda > 0:
-        raise ConfigError(f"optim.mixup_alpha={o.mixup_alpha!r} is invalid: mixup runs on patch data "
-                          f"with the two-layer CNN only; set optim.mixup_alpha=0")
     if o.label_noise > 0 and task.name != "binary":
         raise ConfigError(f"optim.label_noise={o.label_noise!r} is invalid: label flips need +-1 "
                           f"labels, data.kind={setting.data.kind} is a {task.name} task; set "
@@ -152,6 +149,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     fam, task, data, params, hp, opt, groups = _setup(runs, device)
     strategy = strategy_of([r.setting.optim for r in runs])
     grad_fn = vmap_loss_and_grad(fam, s0.model, task)
+    mix_labels = task.mix_labels(task.out_dim(s0.data))
     probes = generic_probes(s0)
     names = metric_names(s0)
     opt_state = opt.init(params)
@@ -174,7 +172,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         weight = _weights(s0, hp, L, n, t, device).to(data["X"].dtype)
         batch = SimpleNamespace(X=data["X"], y=data["y"], mask=torch.ones_like(weight))
         loss, f, grads = step_gradient(s0.model, strategy, params, batch, weight, hp, t,
-                                       need_grad=t < T, grad_fn=grad_fn)
+                                       need_grad=t < T, grad_fn=grad_fn, mix_labels=mix_labels)
         due_now = t in logs
         if stochastic and (due_now or thresholds):
             loss, f, _ = grad_fn(s0.model, params, data["X"], data["y"],

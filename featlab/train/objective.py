@@ -58,9 +58,11 @@ def _noisy_labels(y: torch.Tensor, p: torch.Tensor, key: torch.Tensor, t: int) -
     return torch.where(u < p[:, None], -y, y)
 
 
-def _mix(X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, hp: dict, t: int
-         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixed inputs (P, n, K, d) and soft labels (P, n); runs with mixing off keep lambda = 1."""
+def _mix(X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, hp: dict, t: int,
+         mix_labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixed inputs (P, n, *input_shape) and soft labels: (P, n) for +-1 or real labels,
+    ``mix_labels(lam, y, y_pi)`` otherwise (a multi-class task's (P, n, C) mixed one-hots);
+    runs with mixing off keep lambda = 1."""
     P, n = y.shape
     u = hash_uniform(hp["key_mix"], t, (n,)).to(y.device)
     u = torch.where(mask > 0, u, torch.full_like(u, 2.0))                  # padding sorts last
@@ -74,9 +76,10 @@ def _mix(X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, hp: dict, t: int
     off = (alpha <= 0) & (fixed <= 0)
     lam = torch.where(off[:, None], torch.ones_like(lam), lam).to(X.dtype)  # (P, n)
     rows = torch.arange(P, device=X.device)[:, None]
-    Xp, yp = X[rows, partner], y[rows, partner]                             # (P, n, K, d), (P, n)
-    lam4 = lam[:, :, None, None]
-    X_mix = torch.lerp(Xp, X, lam4)                                         # lam x + (1-lam) x_pi
+    Xp, yp = X[rows, partner], y[rows, partner]                             # (P, n, ...), (P, n)
+    X_mix = torch.lerp(Xp, X, lam.reshape(P, n, *([1] * (X.dim() - 2))))   # lam x + (1-lam) x_pi
+    if mix_labels is not None:
+        return X_mix, mix_labels(lam, y, yp)
     return X_mix, lam * y + (1 - lam) * yp
 
 
@@ -90,19 +93,20 @@ def _ascent_point(params: dict, grads: dict, rho: torch.Tensor) -> dict:
 
 def step_gradient(model_cfg, strategy: Strategy, params: dict, batch, weight: torch.Tensor,
                   hp: dict, t: int, need_grad: bool = True, span: SpanBasis | None = None,
-                  grad_fn=loss_and_grad_any):
+                  grad_fn=loss_and_grad_any, mix_labels=None):
     """Loss (P,) and outputs (P, n) of the step's objective at W, and its gradient (see the
     module docstring). ``weight``: (P, n) full-batch or minibatch weights. With ``span``, params
     and gradient are in the span representation (:mod:`featlab.train.span`; no mixup or SAM).
     ``grad_fn``: the loss-and-gradient function (the CNN's analytic one, or
-    :func:`featlab.train.vmapped.vmap_loss_and_grad` of any family)."""
+    :func:`featlab.train.vmapped.vmap_loss_and_grad` of any family); ``mix_labels``: the task's
+    soft-label rule for mixup (:attr:`featlab.train.tasks.Task.mix`; default lam y + (1-lam) y_pi)."""
     if span is not None and (strategy.mixup or strategy.sam):
         raise ValueError("mixup and SAM train in the primal representation only (span=None)")
     X, y, soft = batch.X, batch.y, False
     if strategy.label_noise:
         y = _noisy_labels(y, hp["label_noise"], hp["key_ln"], t)
     if strategy.mixup:
-        X, y = _mix(X, y, batch.mask, hp, t)
+        X, y = _mix(X, y, batch.mask, hp, t, mix_labels)
         soft = True
     loss, f, grads = grad_fn(model_cfg, params, X, y, weight, need_grad, soft, span)
     if strategy.sam and need_grad:

@@ -29,12 +29,19 @@ __all__ = ["Task", "TASKS", "task_of"]
 @dataclass(frozen=True)
 class Task:
     """``loss(f, y, soft) -> (N,)``; ``error(f, y) -> (N,)`` 0/1 (None: no 0-1 error);
-    ``out_dim(data_cfg)`` outputs the model needs."""
+    ``out_dim(data_cfg)`` outputs the model needs; ``mix(lam, y, y_pi, n_out)`` the soft labels
+    of mixup (lam, y, y_pi: (P, n))."""
 
     name: str
     loss: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
     error: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
     out_dim: Callable[[Any], int]
+    mix: Callable[..., torch.Tensor] | None = None
+
+    def mix_labels(self, n_out: int) -> Callable[..., torch.Tensor]:
+        """``(lam, y, y_pi) -> soft labels`` for this task with ``n_out`` outputs."""
+        mix = self.mix or _mix_linear
+        return lambda lam, y, yp: mix(lam, y, yp, n_out)
 
 
 def _logistic(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tensor:
@@ -55,11 +62,22 @@ def _squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tens
     return (f - y) ** 2
 
 
+def _mix_linear(lam: torch.Tensor, y: torch.Tensor, yp: torch.Tensor, n_out: int) -> torch.Tensor:
+    """lam y + (1 - lam) y_pi: (P, n) (a soft +-1 label, or a mixed real target)."""
+    return lam * y + (1 - lam) * yp
+
+
+def _mix_onehot(lam: torch.Tensor, y: torch.Tensor, yp: torch.Tensor, n_out: int) -> torch.Tensor:
+    """lam e_y + (1 - lam) e_{y_pi}: (P, n, C) class probabilities."""
+    onehot = lambda c: F.one_hot(c.long(), n_out).to(lam.dtype)  # noqa: E731
+    return lam[..., None] * onehot(y) + (1 - lam[..., None]) * onehot(yp)
+
+
 TASKS: dict[str, Task] = {
     "binary": Task("binary", _logistic, lambda f, y: (y * f <= 0).to(f.dtype), lambda d: 1),
     "multiclass": Task("multiclass", _cross_entropy,
                        lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
-                       lambda d: int(d.n_classes)),
+                       lambda d: int(d.n_classes), _mix_onehot),
     "regression": Task("regression", _squared, None, lambda d: 1),
 }
 
