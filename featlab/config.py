@@ -78,6 +78,15 @@ def memory_limit() -> int:
     return _physical_limit()
 
 
+def memory_limit_phrase() -> str:
+    """Where :func:`memory_limit` comes from, for error messages: "this machine's limit of X GiB
+    (half its memory)" or "the target's limit of X GiB (half of --slurm-mem)"."""
+    gib = memory_limit() / 2**30
+    if _MEMORY_TARGET:
+        return f"the target machine's limit of {gib:.1f} GiB (half of --slurm-mem)"
+    return f"this machine's limit of {gib:.1f} GiB (half its memory)"
+
+
 @functools.cache
 def _physical_limit() -> int:
     try:

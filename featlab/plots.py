@@ -37,7 +37,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from featlab.config import ConfigError  # noqa: E402
 
-__all__ = ["phase_heatmap", "dynamics_bands", "collapse_plot", "figure_options"]
+__all__ = ["phase_heatmap", "dynamics_bands", "collapse_plot", "figure_options", "save_figure"]
 
 DPI = 150
 CMAP = "viridis"
@@ -100,9 +100,10 @@ def figure_options(formats: Sequence[str] = (), width: str | None = None) -> Ite
         _OPTIONS.reset(token)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Save ``fig`` to ``path`` (creating parent folders) at :data:`DPI`, plus the extra formats
-    of :func:`figure_options`, then close it."""
+    and the column width of :func:`figure_options` (``--fig-format`` / ``--fig-width``), then
+    close it. Experiments with a figure of their own save it through this."""
     path = Path(path)
     formats, width = _OPTIONS.get()
     try:
@@ -119,6 +120,9 @@ def _save(fig: Figure, path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+_save = save_figure
 
 
 def _fit_width(fig: Figure, width: float) -> None:

@@ -99,6 +99,7 @@ from featlab.config import (ConfigError, OptimConfig, Setting, SignalNoiseData, 
 from featlab.experiments.base import (Analysis, Context, Control, Experiment,  # noqa: E402
                                      check_row, report_row)
 from featlab.experiments.phase import PhaseSpec, analyze_phase, cell_grid  # noqa: E402
+from featlab.plots import save_figure  # noqa: E402
 from featlab.sweep import Sweep  # noqa: E402
 from featlab.theory.signal_noise import (KOU_SLOPE, SAM_SLOPE, kou_boundary_mu,  # noqa: E402
                                          kou_control, sam_boundary_mu, sam_control)
@@ -208,10 +209,7 @@ def _side_by_side(grids: dict, xs, ys, boundaries: dict, labels: dict, path: Pat
     axes[1].legend(loc="lower right", fontsize=8, framealpha=0.9)
     fig.colorbar(mesh, ax=axes, pad=0.02, label="test error (noisy labels)")
     fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _smallest_benign(cells: pd.DataFrame) -> pd.Series:

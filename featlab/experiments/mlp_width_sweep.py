@@ -33,6 +33,7 @@ import pandas as pd
 
 from featlab.config import MLP, OptimConfig, Setting, TrainConfig
 from featlab.data.teacher_student import TeacherStudentData
+from featlab.plots import save_figure
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
 from featlab.sweep import Sweep
 
@@ -127,9 +128,7 @@ def _figure(t: pd.DataFrame, path):
     ax.set_xlabel("width N")
     ax.set_ylabel("final test loss (finished runs)")
     ax.legend()
-    fig.savefig(path, dpi=150, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def analyze(ctx: Context) -> Analysis:

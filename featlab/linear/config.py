@@ -24,7 +24,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from featlab.config import ConfigError, _check, _finite, memory_limit, override, to_dict
+from featlab.config import ConfigError, _check, _finite, memory_limit, memory_limit_phrase, override
 
 __all__ = ["LinearData", "LinearModel", "LinearOptim", "LinearTrain", "LinearSetting",
            "setting_from_dict", "spectrum", "target"]
@@ -196,7 +196,7 @@ class LinearSetting:
                 f"{field_}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB ({self.samples} "
                 f"samples x {self.features} features" + (", plus the M x M exact feature moments"
                                                           if m.name == "relu_rf" else "")
-                + f"), over this machine's limit of {limit / 2**30:.1f} GiB (half its memory); "
+                + f"), over {memory_limit_phrase()}; "
                 f"make {field_} smaller")
 
     @property

@@ -55,14 +55,14 @@ def metric_names(setting: Setting) -> tuple[str, ...]:
 def check_strategies(setting: Setting) -> None:
     """ConfigError for strategies the generic path does not run (label noise off binary) and for a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming
     model.width when the model has one, else data.n)."""
-    from featlab.config import memory_limit
+    from featlab.config import memory_limit, memory_limit_phrase
 
     need, limit = _run_bytes(setting), memory_limit()
     if need > limit:
         name = "model.width" if hasattr(setting.model, "width") else "data.n"
         value = getattr(setting.model, "width", setting.data.n)
         raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
-                          f"over this machine's limit of {limit / 2**30:.1f} GiB; make {name} smaller")
+                          f"over {memory_limit_phrase()}; make {name} smaller")
     o, task = setting.optim, task_of(setting.data)
     if o.label_noise > 0 and task.name != "binary":
         raise ConfigError(f"optim.label_noise={o.label_noise!r} is invalid: label flips need +-1 "
