@@ -23,11 +23,7 @@ def test_every_experiment_declares_two_controls_and_criteria():
 
 #: experiments whose quick preset FAILS its own check: a measured discrepancy with the paper,
 #: recorded in CHECKS.md, not a broken test. Strict: if the check starts to pass, this fails too.
-KNOWN_FAILURES = {
-    "huang2025-label-noise-gd": "GD's boundary measures SNR ~ n^-0.36 (s.e. 0.003), not n^-1/2 "
-                                "(tolerance 3 s.e. + 1/(2 ln n_bar)); label-noise GD's objective "
-                                "0.45 is 0.12 above the H(0.1) floor (limit 0.065). CHECKS.md",
-}
+KNOWN_FAILURES: dict[str, str] = {}   # name -> why its quick preset fails its own check (CHECKS.md)
 
 
 @pytest.mark.slow
