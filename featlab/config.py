@@ -399,6 +399,9 @@ class TrainConfig:
     ``test_estimator``: ``gaussian`` draws the 2m-dimensional pre-activations <w_{j,r}, xi>
     ~ N(0, sigma_p^2 W P W^T) directly (exact in distribution, cheap); ``sample`` draws
     d-dimensional test points. ``n_mc`` > 0 uses that many Gaussian draws instead of n_test.
+    ``readout_ridge`` = lambda > 0 (generic path): at every logged step the readout is refitted
+    by ridge on a fresh sample, the ``readout_ridge`` probe of :mod:`featlab.probes` (the second
+    stage of Ba et al. 2022's one-step procedure).
     """
 
     steps: int = 100
@@ -408,8 +411,11 @@ class TrainConfig:
     test_estimator: Literal["gaussian", "sample"] = "gaussian"
     n_mc: int = 0
     dtype: Literal["float32", "float64"] = "float32"
+    readout_ridge: float = 0.0
 
     def __post_init__(self) -> None:
+        _check(_finite(self.readout_ridge) and self.readout_ridge >= 0, "train.readout_ridge",
+               self.readout_ridge, "use a finite ridge penalty >= 0 (0 = no ridge readout probe)")
         _check(isinstance(self.steps, int) and self.steps >= 1, "train.steps", self.steps,
                "use an integer number of steps >= 1")
         _check(_finite(self.loss_threshold) and self.loss_threshold >= 0, "train.loss_threshold",
@@ -449,6 +455,9 @@ class Setting:
                 bad = sorted(set(group_lr_multipliers(self.optim.group_lr)) - known)
                 _check(not bad, "optim.group_lr", self.optim.group_lr,
                        f"unknown group {bad[0] if bad else ''}; this model's groups: {', '.join(sorted(known))}")
+        _check(self.train.readout_ridge == 0 or d_in == "vectors", "train.readout_ridge",
+               self.train.readout_ridge, f"the ridge readout probe runs on the generic path (vector "
+               f"data); model.kind={mkind} on data.kind={kind} does not take it: set it to 0")
         _check(kind == "signal_noise" or mkind != "two_layer_cnn" or self.train.test_estimator == "sample",
                "train.test_estimator", self.train.test_estimator,
                f"the gaussian estimator is exact only for signal_noise data; use "

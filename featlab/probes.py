@@ -13,7 +13,13 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
   each group (NaN for a group that starts at 0, e.g. biases);
 - ``act_scale``: act_scale_<layer> = mean |h^l| over the training batch and units, the
   coordinate-check statistic (mup's ``coord_check``), recorded through the family's
-  ``apply(..., taps=True)`` without module hooks.
+  ``apply(..., taps=True)`` without module hooks;
+- ``readout_ridge`` (when ``train.readout_ridge`` = lambda > 0): the last hidden layer's features
+  with the readout refitted by ridge on a fresh sample (split "ridge"), its test risk and its
+  excess risk against the noiseless target (Ba et al. 2022's second stage; :func:`_ridge_readout`).
+
+A probe that needs data beyond the train and test splits names them in ``splits``; the trainer
+samples them from the run's data model (its own streams) as X_<split>, y_<split>.
 
 The two-layer CNN on patch data keeps its own probes (the signal-noise decomposition gamma/rho and
 the Gaussian test estimator; :mod:`featlab.diagnostics`) in :mod:`featlab.train.population`.
@@ -39,6 +45,7 @@ class Probe:
     applies: Callable[[Any], bool]
     names: Callable[[Any], tuple[str, ...]]
     compute: Callable[[Any], dict[str, torch.Tensor]]
+    splits: tuple[str, ...] = ()            # extra data splits the trainer samples for it
 
 
 def _task(setting):
@@ -98,11 +105,45 @@ def _act_scale(ctx) -> dict[str, torch.Tensor]:
     return {f"act_scale_{k}": h.abs().flatten(1).mean(1) for k, h in taps.items()}
 
 
+def _ridge_readout(ctx) -> dict[str, torch.Tensor]:
+    r"""Refit the readout by ridge on the fresh "ridge" sample and score it on the test split.
+
+    With H (n, N) the last hidden layer's activations on the fresh sample (the family's taps),
+    a = argmin_a (1/n) ||y - H a||^2 + lambda ||a||^2, solved in the smaller of the primal
+    (N x N) and dual (n x n) forms. Ba et al. 2022 write the readout as (1/sqrt N) a^T sigma with
+    penalty (lambda/N) ||a||^2: the same estimator in these units. Logs ridge_risk = mean (y_t -
+    H_t a)^2 on the test split (noise included) and ridge_excess = mean (f*_t - H_t a)^2 against
+    the noiseless target where the data model provides one (NaN otherwise)."""
+    fam, cfg = ctx.family, ctx.setting.model
+    lam = float(ctx.setting.train.readout_ridge)
+    last = lambda p, x: list(fam.apply(cfg, p, x, taps=True)[1].values())[-1]  # noqa: E731
+    H = vmap(last)(ctx.params, ctx.data["X_ridge"]).double()                 # (L, n, N)
+    Ht = vmap(last)(ctx.params, ctx.data["Xt"]).double()                     # (L, n_t, N)
+    y = ctx.data["y_ridge"].double()                                         # (L, n)
+    L, n, N = H.shape
+    if N <= n:
+        G = H.transpose(1, 2) @ H / n + lam * torch.eye(N, dtype=H.dtype, device=H.device)
+        a = torch.linalg.solve(G, (H.transpose(1, 2) @ y[..., None]) / n)    # (L, N, 1)
+    else:
+        K = H @ H.transpose(1, 2) / n + lam * torch.eye(n, dtype=H.dtype, device=H.device)
+        a = H.transpose(1, 2) @ torch.linalg.solve(K, y[..., None]) / n      # (L, N, 1)
+    pred = (Ht @ a)[..., 0]                                                  # (L, n_t)
+    out = {"ridge_risk": (ctx.data["yt"].double() - pred).pow(2).mean(1)}
+    star = ctx.data.get("ft_star")
+    out["ridge_excess"] = ((star.double() - pred).pow(2).mean(1) if star is not None
+                           else torch.full((L,), float("nan"), dtype=torch.float64))
+    return out
+
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", lambda s: True, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", lambda s: True, _movement_names, _movement),
     "act_scale": Probe("act_scale", lambda s: "act_scale" in _family(s).probes,
                        lambda s: tuple(f"act_scale_{k}" for k in _layers(s)), _act_scale),
+    "readout_ridge": Probe("readout_ridge",
+                           lambda s: getattr(s.train, "readout_ridge", 0) > 0 and bool(_layers(s)),
+                           lambda s: ("ridge_risk", "ridge_excess"), _ridge_readout,
+                           splits=("ridge",)),
 }
 
 

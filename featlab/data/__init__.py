@@ -16,6 +16,7 @@ from featlab.data import feature_noise
 from featlab.data import gaussian_mixture
 from featlab.data import margin_mix
 from featlab.data import signal_noise
+from featlab.data import single_index
 from featlab.data import sparse_noise
 from featlab.data import teacher_student
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
@@ -29,6 +30,7 @@ REGISTRY = {
     "sparse_noise": sparse_noise,
     "teacher_student": teacher_student,
     "gaussian_mixture": gaussian_mixture,
+    "single_index": single_index,
 }
 
 

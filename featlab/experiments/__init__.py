@@ -34,6 +34,7 @@ _MODULES = {
     "plrf-phases": "featlab.experiments.plrf_phases",
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
+    "ba2022-one-step": "featlab.experiments.ba2022_one_step",
 }
 
 

@@ -104,6 +104,8 @@ def _setup(runs: list[RunSpec], device: str):
     sample = DATA[s0.data.kind].sample_run
     train = [sample(r.setting.data, r.seed, s0.data.n, "train", dtype) for r in runs]
     test = [sample(r.setting.data, r.seed, s0.data.n_test, "test", dtype) for r in runs]
+    extra = {split: [sample(r.setting.data, r.seed, s0.data.n, split, dtype) for r in runs]
+             for p in generic_probes(s0) for split in p.splits}
     X = torch.stack([t["X"] for t in train])                                # (P, n, d)
     shape = tuple(X.shape[2:])
     out_dim = task.out_dim(s0.data)
@@ -122,6 +124,11 @@ def _setup(runs: list[RunSpec], device: str):
     hp = {k: v.to(device) for k, v in hp.items()}
     data = {"X": X, "y": torch.stack([t["y"] for t in train]),
             "Xt": torch.stack([t["X"] for t in test]), "yt": torch.stack([t["y"] for t in test])}
+    if "f_star" in test[0]:
+        data["ft_star"] = torch.stack([t["f_star"] for t in test])          # noiseless test target
+    for split, parts in extra.items():
+        data[f"X_{split}"] = torch.stack([t["X"] for t in parts])
+        data[f"y_{split}"] = torch.stack([t["y"] for t in parts])
     data = {k: v.to(device) for k, v in data.items()}
     groups = fam.param_groups(s0.model)
     mults = fam.lr_multipliers(s0.model, s0.optim.name, shape) if fam.lr_multipliers else {}
