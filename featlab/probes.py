@@ -16,7 +16,9 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
   ``apply(..., taps=True)`` without module hooks;
 - ``readout_ridge`` (when ``train.readout_ridge`` = lambda > 0): the last hidden layer's features
   with the readout refitted by ridge on a fresh sample (split "ridge"), its test risk and its
-  excess risk against the noiseless target (Ba et al. 2022's second stage; :func:`_ridge_readout`).
+  excess risk against the noiseless target (Ba et al. 2022's second stage; :func:`_ridge_readout`);
+- ``ntk`` (families that declare it, regression): the kernel distance S(K_0, K_t) of the empirical
+  tangent kernel and the test loss of the linearized model trained alike (:func:`_ntk`).
 
 A probe that needs data beyond the train and test splits names them in ``splits``; the trainer
 samples them from the run's data model (its own streams) as X_<split>, y_<split>.
@@ -135,11 +137,70 @@ def _ridge_readout(ctx) -> dict[str, torch.Tensor]:
     return out
 
 
+def _kernels(fam, cfg, params: dict, X: torch.Tensor, weights: dict[str, float]) -> torch.Tensor:
+    """Effective tangent kernels K = sum_k m_k J_k J_k^T (L, n, n) of the one-output model, J_k =
+    d f(x_i) / d theta_k over the trained parameters k with their lr multipliers m_k (the kernel
+    of gradient descent with per-group learning rates), per logged run (jacrev inside vmap)."""
+    from torch.func import jacrev
+
+    def one(p, x):
+        train = {k: p[k] for k in weights}
+        fixed = {k: v for k, v in p.items() if k not in train}
+        jac = jacrev(lambda t: fam.apply(cfg, {**fixed, **t}, x))(train)     # {k: (n, *shape)}
+        return sum(weights[k] * (J := jac[k].reshape(x.shape[0], -1)) @ J.T for k in weights)
+
+    return vmap(one)(params, X)
+
+
+def _lr_weights(ctx) -> dict[str, float]:
+    """Each trained parameter's lr multiplier: the family's parametrization x optim.group_lr."""
+    from featlab.config import group_lr_multipliers
+
+    s, fam = ctx.setting, ctx.family
+    shape = tuple(ctx.data["X"].shape[2:])
+    base = fam.lr_multipliers(s.model, s.optim.name, shape) if fam.lr_multipliers else {}
+    user = group_lr_multipliers(s.optim.group_lr)
+    return {k: base.get(g, 1.0) * user.get(g, 1.0) for k, g in ctx.groups.items()}
+
+
+def _ntk(ctx) -> dict[str, torch.Tensor]:
+    r"""Kernel distance and the linearized model's test loss (lazy-vs-rich diagnostics).
+
+    K_0, K_t: effective tangent kernels (:func:`_kernels`: per-group lr multipliers included) at
+    initialization and now on the training inputs; S(K_0, K_t) = 1 - <K_0, K_t>_F / (||K_0||_F ||K_t||_F) (Fort et al. 2020, arXiv 2010.15110).
+    The linearized model f_lin(w) = f(w_0) + J_0 (w - w_0) trained by the same full-batch GD on
+    the squared loss (1/n) sum (f - y)^2 from f(w_0) = 0 (a centered model) has, after t steps
+    with function-space rate c = 2 lr / n on the effective kernel,
+    test predictions f_t(x) = K_0(x, X) U diag((1 - (1 - c lambda)^t) / lambda) U^T y, with
+    K_0(X, X) = U diag(lambda) U^T; lin_test_loss = mean (f_t - y_test)^2. This is kernel (NTK)
+    regression stopped at t, the trained net's lazy limit."""
+    fam, cfg = ctx.family, ctx.setting.model
+    weights = _lr_weights(ctx)
+    X, Xt, y = ctx.data["X"], ctx.data["Xt"], ctx.data["y"].double()
+    n = X.shape[1]
+    K_t = _kernels(fam, cfg, ctx.params, X, weights).double()                    # (L, n, n)
+    K_all = _kernels(fam, cfg, ctx.W0, torch.cat([X, Xt], 1), weights).double()
+    K_0, K_x0 = K_all[:, :n, :n], K_all[:, n:, :n]                               # (L, n, n), (L, n_t, n)
+    inner = (K_0 * K_t).flatten(1).sum(1)
+    dist = 1 - inner / (K_0.flatten(1).norm(dim=1) * K_t.flatten(1).norm(dim=1))
+    lam, U = torch.linalg.eigh(K_0)                                              # (L, n), (L, n, n)
+    c = (2 * ctx.hp["lr"].double() / n)[:, None]
+    t = float(ctx.step)
+    lam_c = lam.clamp_min(0)
+    small = c * lam_c < 1e-12
+    gain = torch.where(small, c * t, (1 - (1 - c * lam_c) ** t) / lam_c.clamp_min(1e-300))
+    coef = U @ (gain[..., None] * (U.transpose(1, 2) @ y[..., None]))            # (L, n, 1)
+    f_lin = (K_x0 @ coef)[..., 0]                                                # (L, n_t)
+    return {"ntk_distance": dist, "lin_test_loss": (f_lin - ctx.data["yt"].double()).pow(2).mean(1)}
+
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", lambda s: True, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", lambda s: True, _movement_names, _movement),
     "act_scale": Probe("act_scale", lambda s: "act_scale" in _family(s).probes,
                        lambda s: tuple(f"act_scale_{k}" for k in _layers(s)), _act_scale),
+    "ntk": Probe("ntk", lambda s: "ntk" in _family(s).probes and _task(s).name == "regression",
+                 lambda s: ("ntk_distance", "lin_test_loss"), _ntk),
     "readout_ridge": Probe("readout_ridge",
                            lambda s: getattr(s.train, "readout_ridge", 0) > 0 and bool(_layers(s)),
                            lambda s: ("ridge_risk", "ridge_excess"), _ridge_readout,

@@ -35,6 +35,7 @@ _MODULES = {
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     "ba2022-one-step": "featlab.experiments.ba2022_one_step",
+    "lazy-rich-phase": "featlab.experiments.lazy_rich_phase",
 }
 
 

@@ -194,7 +194,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             sub = lambda tree: tree_select(tree, rows)  # noqa: E731
             ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
                                   W0=sub(W0), groups=groups, data=sub(data), loss=loss[rows],
-                                  f=f[rows])
+                                  f=f[rows], hp=sub(hp), step=t)
             vals: dict[str, torch.Tensor] = {}
             for probe in probes:
                 vals.update(probe.compute(ctx))
