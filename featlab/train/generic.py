@@ -63,6 +63,9 @@ def check_strategies(setting: Setting) -> None:
         value = getattr(setting.model, "width", setting.data.n)
         raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
                           f"over this machine's limit of {limit / 2**30:.1f} GiB; make {name} smaller")
+    fam = family_of(setting.model)
+    if fam.check is not None:
+        fam.check(setting)
     o, task = setting.optim, task_of(setting.data)
     if o.mixup_alpha > 0 or o.mixup_lambda > 0:
         raise ConfigError(f"optim.mixup_alpha={o.mixup_alpha!r} is invalid: mixup runs on patch data "
