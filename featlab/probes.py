@@ -13,7 +13,10 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
   each group (NaN for a group that starts at 0, e.g. biases);
 - ``act_scale``: act_scale_<layer> = mean |h^l| over the training batch and units, the
   coordinate-check statistic (mup's ``coord_check``), recorded through the family's
-  ``apply(..., taps=True)`` without module hooks.
+  ``apply(..., taps=True)`` without module hooks;
+- ``feature_movement``: feature_movement_<layer> = mean |h^l(theta_t) - h^l(theta_0)| over the
+  training batch and units, the feature update whose width exponent is -r in TP IV (Yang & Hu,
+  arXiv 2011.14522, Def. 3.2: Delta h = Theta(n^{-r})).
 
 The two-layer CNN on patch data keeps its own probes (the signal-noise decomposition gamma/rho and
 the Gaussian test estimator; :mod:`featlab.diagnostics`) in :mod:`featlab.train.population`.
@@ -98,11 +101,22 @@ def _act_scale(ctx) -> dict[str, torch.Tensor]:
     return {f"act_scale_{k}": h.abs().flatten(1).mean(1) for k, h in taps.items()}
 
 
+def _feature_movement(ctx) -> dict[str, torch.Tensor]:
+    fam, cfg = ctx.family, ctx.setting.model
+    taps = lambda p, x: fam.apply(cfg, p, x, taps=True)[1]  # noqa: E731
+    now = vmap(taps)(ctx.params, ctx.data["X"])
+    start = vmap(taps)(ctx.W0, ctx.data["X"])
+    return {f"feature_movement_{k}": (h - start[k]).abs().flatten(1).mean(1) for k, h in now.items()}
+
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", lambda s: True, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", lambda s: True, _movement_names, _movement),
     "act_scale": Probe("act_scale", lambda s: "act_scale" in _family(s).probes,
                        lambda s: tuple(f"act_scale_{k}" for k in _layers(s)), _act_scale),
+    "feature_movement": Probe("feature_movement", lambda s: "feature_movement" in _family(s).probes,
+                              lambda s: tuple(f"feature_movement_{k}" for k in _layers(s)),
+                              _feature_movement),
 }
 
 

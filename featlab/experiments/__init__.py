@@ -34,6 +34,7 @@ _MODULES = {
     "plrf-phases": "featlab.experiments.plrf_phases",
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
+    "abc-table": "featlab.experiments.abc_table",
 }
 
 

@@ -170,7 +170,8 @@ def lr_multipliers(cfg: MLP, optim_name: str, input_shape: tuple[int, ...] = ())
 def _family():
     from featlab.models.family import Family
     return Family(config=MLP, init=init, apply=apply, param_groups=param_groups,
-                  lr_multipliers=lr_multipliers, probes=("act_scale",), check=check)
+                  lr_multipliers=lr_multipliers, probes=("act_scale", "feature_movement"),
+                  check=check)
 
 
 FAMILY = _family()
