@@ -35,6 +35,7 @@ _MODULES = {
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     "abc-table": "featlab.experiments.abc_table",
+    "coord-check": "featlab.experiments.coord_check",
 }
 
 
