@@ -20,8 +20,9 @@ Measured: q = mean |h^L_T - h^L_0| (probe ``feature_movement``, last hidden laye
 width exponent s (log-log slope per seed; mean +- SE over seeds; :mod:`.width_scaling`).
 
 Check: every run finishes (premise); for each trained stable row |s - (-r)| <= 0.15 + 2 SE; for
-each trained unstable row s >= 0.25 (the features grow with width). Measured (quick, this CPU):
-sp +1.11, ntk -0.55, mup -0.08 (SE about 0.05).
+each trained unstable row s >= 0.25 (the features grow with width). Measured (quick, ``featlab falsify
+abc-table``): sp +1.11 +- 0.07, ntk -0.55 +- 0.07, mup and mf -0.085 +- 0.063 (identical: mf is
+muP shifted by the TP IV symmetry).
 
 Controls (each must FAIL): the theory fed to the check shifted to r + 1/2 (every stable row
 misses); the input and hidden layers frozen (optim.group_lr=input=0,hidden=0: the features

@@ -20,7 +20,8 @@ width exponent s_{l,t} (log-log slope per seed, mean +- SE over seeds; :mod:`.wi
 
 Check: every run finishes (premise); muP: |s_{l,t}| <= 0.1 + 2 SE for every hidden layer l and
 step t; SP (checked): at least one (l, t) with s_{l,t} > 0.1 + 2 SE, the offending layer named.
-Measured (quick, this CPU): muP |s| <= 0.03 everywhere; SP s(h3, t = 4) = +4.2 +- 0.6.
+Measured (quick, ``featlab falsify coord-check``): muP |s| <= 0.01 at every (l, t); SP first
+fails at t = 3 in h2, worst s(h3, t = 4) = +4.17 +- 0.62.
 
 Controls (each must FAIL): lr = 1e-4 (SP's activations barely move: the 'SP fails' row must
 fail); the SP runs read as the treatment (the muP rows must fail).
