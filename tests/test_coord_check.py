@@ -35,9 +35,10 @@ def test_width_slopes_no_exponent_without_movement():
     assert np.isnan(width_slopes(df, "q", ["g"]).iloc[0]["slope"])
 
 
+@pytest.mark.parametrize("exp", ["coord-check", "abc-table", "mup-width-transfer"])
 @pytest.mark.parametrize("args", [["--grid", "model.width=256"], ["--set", "model.width=256"]])
-def test_coord_check_one_width_is_one_line_exit_2(tmp_path, args):
-    res = CliRunner().invoke(app, ["run", "coord-check", *args, "--out", str(tmp_path)])
+def test_one_width_is_one_line_exit_2(tmp_path, exp, args):
+    res = CliRunner().invoke(app, ["run", exp, *args, "--out", str(tmp_path)])
     assert res.exit_code == 2, res.output
     assert "model.width" in res.output and ">= 2" in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1, res.output

@@ -36,6 +36,7 @@ _MODULES = {
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     "abc-table": "featlab.experiments.abc_table",
     "coord-check": "featlab.experiments.coord_check",
+    "mup-width-transfer": "featlab.experiments.mup_width_transfer",
 }
 
 
