@@ -170,7 +170,7 @@ def lr_multipliers(cfg: MLP, optim_name: str, input_shape: tuple[int, ...] = ())
 def _family():
     from featlab.models.family import Family
     return Family(config=MLP, init=init, apply=apply, param_groups=param_groups,
-                  lr_multipliers=lr_multipliers, probes=("act_scale", "feature_movement"),
+                  lr_multipliers=lr_multipliers, probes=("act_scale", "feature_movement", "neural_collapse"),
                   check=check)
 
 
