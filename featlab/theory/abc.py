@@ -19,7 +19,7 @@ regime iff r > 0 (dichotomy: no parametrization does both).
 
 Symmetry (TP IV, Eq. (5)): (a_l + theta, b_l - theta, c - 2 theta) gives the same SGD dynamics.
 
-Named rows (``../shared/PAPERS.md``, checked by hand): SP with lr ~ 1/n (r = 1/2, kernel), NTP
+Named rows (checked by hand against TP IV): SP with lr ~ 1/n (r = 1/2, kernel), NTP
 (r = 1/2, kernel), muP (r = 0, feature learning), mean field for L = 1 (r = 0); SP at a
 width-independent lr (featlab's ``sp``) has r = -1: unstable. Mean field for L > 1 is featlab's
 extension, muP shifted by theta = 1/2 (the L = 1 mean field is exactly that shift), not a TP IV row.
