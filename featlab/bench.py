@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from featlab.bench_coord_check import coord_check_bench
 from featlab.config import override
 from featlab.data.signal_noise import sample_run
 from featlab.experiments.kou2023_phase import quick as kou_quick
@@ -311,6 +312,7 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
         f"P = {mw['P']}): population {mw['population_s']:.2f}s vs per-run nn.Module + torch.optim "
         f"{mw['loop_s_scaled']:.2f}s (timed on {mw['loop_runs_timed']} runs, scaled): "
         f"{mw['speedup']:.1f}x")
+    out.update({f"coord_{k}": v for k, v in coord_check_bench(device, quick, say).items()})
     opt_rows = optimizer_throughput(device, d=200 if quick else 1000, n=20 if quick else 80,
                                     m=5 if quick else 20, steps=5 if quick else 30)
     out["optimizers"] = opt_rows

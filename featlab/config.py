@@ -269,17 +269,19 @@ class TwoLayerCNN:
 class MLP:
     """L-layer MLP of width N (see :mod:`featlab.models.mlp` for the math and the
     parametrizations): ``depth`` L >= 2 weight layers, ``activation`` relu/tanh/erf/linear,
-    optional biases, ``parametrization`` sp or mup (TP V Table 3) relative to ``base_width``,
-    ``init_scale`` multiplying every initial weight (may differ inside a chunk)."""
+    optional biases, ``parametrization`` sp or mup (TP V Table 3), ntk or mf, or abc with explicit
+    exponents ``abc`` ("a=..;b=..;c=..", :func:`featlab.theory.abc.parse_abc`; TP IV), all relative
+    to ``base_width``, ``init_scale`` multiplying every initial weight (may differ inside a chunk)."""
 
     depth: int = 3
     width: int = 64
     activation: Literal["relu", "tanh", "erf", "linear"] = "relu"
     bias: bool = False
-    parametrization: Literal["sp", "mup"] = "sp"
+    parametrization: Literal["sp", "ntk", "mup", "mf", "abc"] = "sp"
     base_width: int = 64
     init_scale: float = 1.0
     kind: Literal["mlp"] = "mlp"
+    abc: str = added("")
 
     PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"init_scale"})
     INPUT: ClassVar[str] = "vectors"
@@ -292,7 +294,14 @@ class MLP:
         _check(isinstance(self.base_width, int) and self.base_width >= 1, "model.base_width",
                self.base_width, "use an integer base width >= 1")
         _check_choice("model.activation", self.activation, ("relu", "tanh", "erf", "linear"))
-        _check_choice("model.parametrization", self.parametrization, ("sp", "mup"))
+        _check_choice("model.parametrization", self.parametrization, ("sp", "ntk", "mup", "mf", "abc"))
+        _check(self.parametrization == "abc" or self.abc == "", "model.abc", self.abc,
+               "explicit exponents need model.parametrization=abc (or leave model.abc empty)")
+        if self.parametrization == "abc":
+            _check(self.abc != "", "model.abc", self.abc,
+                   "parametrization=abc needs exponents, e.g. model.abc=a=-0.5,0,0.5;b=0.5,0.5,0.5;c=0")
+            from featlab.theory.abc import parse_abc
+            parse_abc(self.abc, self.depth)
         _check(_finite(self.init_scale) and self.init_scale >= 0, "model.init_scale",
                self.init_scale, "use a finite init scale >= 0")
 

@@ -18,7 +18,13 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
   with the readout refitted by ridge on a fresh sample (split "ridge"), its test risk and its
   excess risk against the noiseless target (Ba et al. 2022's second stage; :func:`_ridge_readout`);
 - ``ntk`` (families that declare it, regression): the kernel distance S(K_0, K_t) of the empirical
-  tangent kernel and the test loss of the linearized model trained alike (:func:`_ntk`).
+  tangent kernel and the test loss of the linearized model trained alike (:func:`_ntk`);
+- ``feature_movement``: feature_movement_<layer> = mean |h^l(theta_t) - h^l(theta_0)| over the
+  training batch and units, the feature update whose width exponent is -r in TP IV (Yang & Hu,
+  arXiv 2011.14522, Def. 3.2: Delta h = Theta(n^{-r}));
+- ``neural_collapse`` (multiclass tasks only): nc1, nc2_*, nc3, nc4 of the last hidden layer's
+  features on the training set and the output layer's weights
+  (:mod:`featlab.diagnostics.neural_collapse`; Papyan, Han, Donoho 2020).
 
 A probe that needs data beyond the train and test splits names them in ``splits``; the trainer
 samples them from the run's data model (its own streams) as X_<split>, y_<split>.
@@ -194,6 +200,31 @@ def _ntk(ctx) -> dict[str, torch.Tensor]:
     return {"ntk_distance": dist, "lin_test_loss": (f_lin - ctx.data["yt"].double()).pow(2).mean(1)}
 
 
+def _feature_movement(ctx) -> dict[str, torch.Tensor]:
+    fam, cfg = ctx.family, ctx.setting.model
+    taps = lambda p, x: fam.apply(cfg, p, x, taps=True)[1]  # noqa: E731
+    now = vmap(taps)(ctx.params, ctx.data["X"])
+    start = vmap(taps)(ctx.W0, ctx.data["X"])
+    return {f"feature_movement_{k}": (h - start[k]).abs().flatten(1).mean(1) for k, h in now.items()}
+
+
+def _applies_nc(setting) -> bool:
+    return "neural_collapse" in _family(setting).probes and _task(setting).name == "multiclass"
+
+
+def _neural_collapse(ctx) -> dict[str, torch.Tensor]:
+    from featlab.diagnostics.neural_collapse import NC_NAMES, nc_metrics
+
+    fam, cfg = ctx.family, ctx.setting.model
+    taps = vmap(lambda p, x: fam.apply(cfg, p, x, taps=True)[1])(ctx.params, ctx.data["X"])
+    H = taps[list(taps)[-1]]                                                 # (L, n, p)
+    out_key = next(k for k, g in ctx.groups.items() if g == "output" and ctx.params[k].dim() == 3)
+    C = ctx.task.out_dim(ctx.setting.data)
+    rows = [nc_metrics(H[i], ctx.data["y"][i], ctx.params[out_key][i], ctx.f[i], C)
+            for i in range(H.shape[0])]
+    return {k: torch.stack([r[k] for r in rows]) for k in NC_NAMES}
+
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", lambda s: True, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", lambda s: True, _movement_names, _movement),
@@ -205,6 +236,12 @@ PROBES: dict[str, Probe] = {
                            lambda s: getattr(s.train, "readout_ridge", 0) > 0 and bool(_layers(s)),
                            lambda s: ("ridge_risk", "ridge_excess"), _ridge_readout,
                            splits=("ridge",)),
+    "feature_movement": Probe("feature_movement", lambda s: "feature_movement" in _family(s).probes,
+                              lambda s: tuple(f"feature_movement_{k}" for k in _layers(s)),
+                              _feature_movement),
+    "neural_collapse": Probe("neural_collapse", _applies_nc,
+                             lambda s: ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_w_equinorm",
+                                        "nc2_w_equiangular", "nc3", "nc4"), _neural_collapse),
 }
 
 

@@ -36,6 +36,9 @@ _MODULES = {
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     "ba2022-one-step": "featlab.experiments.ba2022_one_step",
     "lazy-rich-phase": "featlab.experiments.lazy_rich_phase",
+    "abc-table": "featlab.experiments.abc_table",
+    "coord-check": "featlab.experiments.coord_check",
+    "mup-width-transfer": "featlab.experiments.mup_width_transfer",
 }
 
 

@@ -63,6 +63,9 @@ def check_strategies(setting: Setting) -> None:
         value = getattr(setting.model, "width", setting.data.n)
         raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
                           f"over {memory_limit_phrase()}; make {name} smaller")
+    fam = family_of(setting.model)
+    if fam.check is not None:
+        fam.check(setting)
     o, task = setting.optim, task_of(setting.data)
     if o.label_noise > 0 and task.name != "binary":
         raise ConfigError(f"optim.label_noise={o.label_noise!r} is invalid: label flips need +-1 "

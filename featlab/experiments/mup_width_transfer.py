@@ -1,0 +1,189 @@
+r"""mup-width-transfer: muP's optimal learning rate stays put across widths; SP's shifts.
+
+Paper: Yang et al., "Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter
+Transfer", arXiv 2203.03466 (Fig. 1 and Table 3: training loss against log2 lr for several
+widths; under muP the curves' minima line up, under SP they move).
+
+Claim: with the lr swept on a log2 grid, the lr that minimizes the training loss after a fixed
+number of steps moves by at most one grid step over a 16x width range under muP, and by more
+under SP (whose largest stable GD step shrinks like 1/width).
+
+Setting: Gaussian teacher-student regression (d = 16, n = 128, a width-8 tanh teacher, noise 0.1),
+a 3-layer tanh MLP without biases, full-batch GD for 50 steps, base width N_0 = 32 (SP = muP
+there); widths 32..512 (16x), log2 lr in -5..2 (quick, 2 seeds; every lr and seed of one width
+and parametrization in one population chunk) or widths 32..1024, log2 lr -7..3, 4 seeds
+(paper). A diverged run counts as an infinite loss. The optimum of a width is the grid lr with
+the lowest seed-mean final training loss.
+
+Check: the sweep spans >= 16x in width; premise: every optimum is inside the lr grid (not at its
+edge, where the drift would be censored); muP's drift (max - min optimal log2 lr over widths)
+<= 1 grid step; SP's drift > 1 grid step. Measured (quick, ``featlab falsify
+mup-width-transfer``): see CHECKS.md.
+
+Controls (each must FAIL): the SP runs read as the treatment (the muP-drift row must fail);
+widths 32 and 64 only (a 2x range: the range row and the SP-drift row must fail).
+scikit-learn's digits are not used: the package is not a dependency of featlab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from featlab.config import MLP, OptimConfig, Setting, TrainConfig
+from featlab.data.teacher_student import TeacherStudentData
+from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
+from featlab.experiments.width_scaling import WidthSweep
+
+__all__ = ["EXPERIMENT", "optima"]
+
+BASE_WIDTH = 32
+MAX_DRIFT = 1         # grid steps allowed for muP
+RANGE = 16            # width range the check needs
+
+
+def _setting(steps: int) -> Setting:
+    return Setting(
+        data=TeacherStudentData(n=128, d=16, n_test=256, teacher_width=8, teacher_activation="tanh",
+                                noise=0.1),
+        model=MLP(depth=3, width=BASE_WIDTH, activation="tanh", base_width=BASE_WIDTH),
+        optim=OptimConfig(name="gd", lr=0.1),
+        train=TrainConfig(steps=steps, log_points=2),
+    )
+
+
+def _lrs(lo: int, hi: int) -> list[float]:
+    return [2.0 ** k for k in range(lo, hi + 1)]
+
+
+def quick() -> WidthSweep:
+    return WidthSweep(_setting(50), {"model.parametrization": ["sp", "mup"],
+                                     "model.width": [32, 64, 128, 256, 512],
+                                     "optim.lr": _lrs(-5, 2)}, seeds=2)
+
+
+def paper() -> WidthSweep:
+    return WidthSweep(_setting(100), {"model.parametrization": ["sp", "mup"],
+                                      "model.width": [32, 64, 128, 256, 512, 1024],
+                                      "optim.lr": _lrs(-7, 3)}, seeds=4)
+
+
+def _frame(ctx: Context) -> pd.DataFrame:
+    t = ctx.store.table(ctx.sweep_id, ["model.width", "model.parametrization", "optim.lr"])
+    t["model.width"] = t["model.width"].astype(int)
+    t["log2_lr"] = np.round(np.log2(t["optim.lr"].astype(float)), 6)
+    ok = (t["status"] == "done") & np.isfinite(t["train_loss"].astype(float))
+    t["loss"] = np.where(ok, t["train_loss"].astype(float), np.inf)
+    return t
+
+
+def optima(t: pd.DataFrame) -> pd.DataFrame:
+    """Per (parametrization, width): the log2 lr of the lowest seed-mean loss, its loss, and
+    whether it is at an edge of the lr grid."""
+    grid = np.sort(t["log2_lr"].unique())
+    curve = t.groupby(["model.parametrization", "model.width", "log2_lr"])["loss"].mean().reset_index()
+    rows = []
+    for (par, width), g in curve.groupby(["model.parametrization", "model.width"]):
+        best = g.loc[g["loss"].idxmin()]
+        k = float(best["log2_lr"])
+        rows.append({"model.parametrization": par, "model.width": int(width), "best_log2_lr": k,
+                     "best_loss": float(best["loss"]), "edge": bool(k in (grid[0], grid[-1]))
+                     or not np.isfinite(best["loss"])})
+    return pd.DataFrame(rows)
+
+
+def _drift(opt: pd.DataFrame, par: str, step: float) -> float:
+    g = opt[opt["model.parametrization"] == par]["best_log2_lr"]
+    return float((g.max() - g.min()) / step) if len(g) else float("nan")
+
+
+def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: str) -> list[dict]:
+    grid = np.sort(t["log2_lr"].unique())
+    step = float(np.min(np.diff(grid))) if len(grid) > 1 else float("nan")
+    widths = sorted(t["model.width"].unique())
+    span = widths[-1] / widths[0]
+    rows = [check_row("width range of the sweep", f">= {RANGE}x", f"{span:g}x", span >= RANGE)]
+    edge = opt[opt["edge"]]
+    rows.append(check_row("premise: every optimal lr is inside the lr grid", "0 optima at an edge",
+                          ", ".join(f"{p} N = {w}" for p, w in zip(edge["model.parametrization"],
+                                                                edge["model.width"])) or 0,
+                          len(edge) == 0 and len(grid) >= 3))
+    d_mu, d_sp = _drift(opt, treatment, step), _drift(opt, "sp", step)
+    label = "muP" if treatment == "mup" else f"{treatment} (as treatment)"
+    rows.append(check_row(f"{label}: drift of the optimal log2 lr over widths (grid steps)",
+                          f"<= {MAX_DRIFT}", d_mu, bool(d_mu <= MAX_DRIFT)))
+    rows.append(check_row("SP: drift of the optimal log2 lr over widths (grid steps)",
+                          f"> {MAX_DRIFT}", d_sp, bool(d_sp > MAX_DRIFT)))
+    for par in ("sp", "mup"):
+        g = opt[opt["model.parametrization"] == par]
+        rows.append(report_row(f"{par}: optimal log2 lr per width", "muP flat, SP shifting",
+                               ", ".join(f"{w}: {k:g}" for w, k in zip(g["model.width"], g["best_log2_lr"]))))
+    g = opt[opt["model.parametrization"] == "mup"]
+    rows.append(report_row("muP: loss at the optimum per width", "wider is better (TP V)",
+                           ", ".join(f"{w}: {v:.4g}" for w, v in zip(g["model.width"], g["best_loss"]))))
+    return rows
+
+
+def _figure(t: pd.DataFrame, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pars = [p for p in ("sp", "mup") if p in set(t["model.parametrization"])]
+    fig, axes = plt.subplots(1, len(pars), figsize=(4.4 * len(pars), 3.4), sharey=True, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    widths = sorted(t["model.width"].unique())
+    for ax, par in zip(axes[0], pars):
+        g = t[t["model.parametrization"] == par]
+        for i, w in enumerate(widths):
+            c = g[g["model.width"] == w].groupby("log2_lr")["loss"].mean()
+            c = c[np.isfinite(c)]
+            ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(widths) - 1)),
+                    label=f"N = {w}")
+        ax.set_yscale("log")
+        ax.set_xlabel("log2 lr")
+        ax.set_title("muP" if par == "mup" else "SP")
+    axes[0][0].set_ylabel("final train loss (diverged runs omitted)")
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=140, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return path
+
+
+def analyze(ctx: Context) -> Analysis:
+    treatment = str(ctx.theory.get("treatment", "mup"))
+    t = _frame(ctx)
+    opt = optima(t)
+    rows = _rows(t, opt, treatment)
+    fig = _figure(t, ctx.out_dir / "width_transfer.png")
+    return Analysis.from_rows(rows, figures=[("Final training loss vs log2 lr per width (seed means)", fig)],
+                              tables=[("Optimal log2 lr per parametrization and width", opt)])
+
+
+def _narrow(sweep: WidthSweep) -> WidthSweep:
+    return sweep.with_grid({"model.width": [32, 64]})
+
+
+EXPERIMENT = Experiment(
+    name="mup-width-transfer",
+    paper="Yang et al. Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter "
+          "Transfer. arXiv 2203.03466 (Fig. 1, Table 3)",
+    figure="Fig. 1: training loss vs log2 lr across widths, SP vs muP",
+    claim="Under muP the loss-minimizing lr moves by at most one log2 grid step over a 16x width "
+          "range; under SP it moves by more.",
+    presets={"quick": quick, "paper": paper},
+    analyze=analyze,
+    runtime="quick: 160 runs (10 chunks), about 40 s on 2 CPU cores",
+    controls=(
+        Control("sp-as-treatment", "the SP runs are read as the treatment: the muP-drift row must "
+                "fail", theory={"treatment": "sp"}),
+        Control("narrow-range", "widths 32 and 64 only: the range row and the SP-drift row must "
+                "fail", _narrow),
+    ),
+    criteria=f"PASS iff the widths span >= {RANGE}x, every (parametrization, width) optimum is "
+             f"inside the lr grid, muP's optimal log2 lr drifts by <= {MAX_DRIFT} grid step over "
+             f"the widths and SP's by > {MAX_DRIFT} (optimum = lowest seed-mean final train loss, "
+             f"diverged = infinite).",
+)
