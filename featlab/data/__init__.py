@@ -18,6 +18,7 @@ from featlab.data import margin_mix
 from featlab.data import signal_noise
 from featlab.data import sparse_noise
 from featlab.data import teacher_student
+from featlab.data import xor
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "stack_runs", "noise_form", "REGISTRY"]
@@ -29,6 +30,7 @@ REGISTRY = {
     "sparse_noise": sparse_noise,
     "teacher_student": teacher_student,
     "gaussian_mixture": gaussian_mixture,
+    "xor": xor,
 }
 
 

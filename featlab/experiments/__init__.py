@@ -21,6 +21,7 @@ _MODULES = {
     "han2025-label-noise-stages": "featlab.experiments.han2025_label_noise_stages",
     "zou2023-adam-vs-gd": "featlab.experiments.zou2023_adam_vs_gd",
     "chen2023-sam": "featlab.experiments.chen2023_sam",
+    "meng2024-xor-phase": "featlab.experiments.meng2024_xor_phase",
     "mixup-feature-learning": "featlab.experiments.mixup_feature_learning",
     "momentum-feature-learning": "featlab.experiments.momentum_feature_learning",
     "optimizer-atlas": "featlab.experiments.optimizer_atlas",
