@@ -33,6 +33,7 @@ _MODULES = {
     "benign-linear": "featlab.experiments.benign_linear",
     "scaling-law-linear": "featlab.experiments.scaling_law_linear",
     "plrf-phases": "featlab.experiments.plrf_phases",
+    "w2s-linear": "featlab.experiments.w2s_linear",
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
 }
