@@ -30,8 +30,9 @@ of class +1 that learned -a has a negative gamma_{j,r,a}. The logged ``gamma_a``
 What we could verify of the paper: four signal vectors, opposite vectors share a label, a
 two-patch ReLU CNN trained by GD, label flips p, near-Bayes test error iff
 n\|\mu\|^4 = \Omega(\sigma_p^4 d) (with d = \Omega(n^2)), and a small-angle regime that
-needs a stronger signal through 1 - \cos\theta. Unverified: the noise covariance (projected off a and b here) and the
-exact construction of a and b (ours: the e_1, e_2 plane).
+needs a stronger signal through 1 - \cos\theta. Unverified: the noise covariance (projected
+off a and b here), the exact construction of a and b (ours: the e_1, e_2 plane) and the
+``balanced`` option (ours).
 """
 
 from __future__ import annotations
