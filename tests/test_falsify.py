@@ -27,6 +27,9 @@ KNOWN_FAILURES = {
     "huang2025-label-noise-gd": "GD's boundary measures SNR ~ n^-0.36 (s.e. 0.003), not n^-1/2 "
                                 "(tolerance 3 s.e. + 1/(2 ln n_bar)); label-noise GD's objective "
                                 "0.45 is 0.12 above the H(0.1) floor (limit 0.065). CHECKS.md",
+    "meng2024-xor-phase": "XOR boundary slope 0.320 +- 0.058 passes, but its power against 1/8 is "
+                          "0.20 (< 0.8) at 6 seeds; a larger grid measures 0.379 +- 0.035, +3.7 "
+                          "s.e. from 1/4. CHECKS.md",
 }
 
 
