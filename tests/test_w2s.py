@@ -109,3 +109,23 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, word):
     assert res.exit_code == 2, res.output
     assert word in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_theory_identities():
+    """Exact identities of the theory: a student whose features contain the teacher's reproduces
+    it at every N; true labels give the textbook least-squares risk; the student's gap decays as
+    q/(N - q - 1) with the constant of the module docstring."""
+    s = _setting()
+    lam, w = spectrum(s.data), target(s.data)
+    T = np.arange(6)
+    for N in (10, 50, 500):
+        th = w2s_risk(lam, w, 0.3, T, np.arange(8), 30, N)
+        assert th.w2s == pytest.approx(th.teacher, rel=1e-12) == th.w2s_limit
+    t = lam * w**2
+    th = w2s_risk(lam, w, 0.3, *feature_sets(s.model), 30, 60)
+    tail = t[8:].sum()
+    assert th.strong == pytest.approx(tail + (0.3 + tail) * 8 / 51, rel=1e-12)
+    th2 = w2s_risk(lam, w, 0.3, *feature_sets(s.model), 30, 120)
+    assert (th.w2s - th.w2s_limit) / (th2.w2s - th2.w2s_limit) == pytest.approx((120 - 9) / 51, rel=1e-12)
+    with pytest.raises(ValueError, match="N=9"):
+        w2s_risk(lam, w, 0.3, *feature_sets(s.model), 30, 9)

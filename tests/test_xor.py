@@ -133,3 +133,21 @@ def test_benign_and_harmful_cells_on_the_predicted_side():
     assert benign.final["test_error_noisy"].mean() <= 0.15
     assert benign.final["test_error"].mean() <= 0.05
     assert harmful.final["test_error_noisy"].mean() >= 0.35
+
+
+def test_side_rows_fail_when_the_error_never_reaches_the_bayes_level():
+    """Rows (v)/(vi) of meng2024-xor-phase read the control four-fold from the fitted C: a grid
+    whose benign side sits at p + 0.02 passes, one stuck at p + 0.2 (a quarter of the XOR test
+    set misclassified) fails; too few far cells fail too."""
+    import pandas as pd
+
+    from featlab.experiments.meng2024_xor_phase import _side_rows
+
+    control = np.array([0.1, 0.2, 1.0, 10.0, 100.0, 200.0])
+    good = pd.DataFrame({"error": [0.45, 0.4, 0.3, 0.15, 0.12, 0.11]})
+    stuck = pd.DataFrame({"error": [0.45, 0.4, 0.35, 0.32, 0.30, 0.30]})
+    assert all(r["passed"] for r in _side_rows(good, control, C=5.0))
+    benign, harmful = _side_rows(stuck, control, C=5.0)
+    assert not benign["passed"] and harmful["passed"]
+    assert not any(r["passed"] for r in _side_rows(good, control, C=float("nan")))
+    assert not _side_rows(good, control, C=60.0)[0]["passed"]          # one cell >= 4 C only
