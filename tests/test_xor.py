@@ -125,9 +125,10 @@ def test_population_equals_single_runs_and_decomposition_is_exact():
 def test_benign_and_harmful_cells_on_the_predicted_side():
     """n||mu||^4/(sigma_p^4 d) = 20 * 16^4 / 800 = 1638 (far above the quick preset's fitted
     C ~ 20-30): test error near p = 0.1; = 20 * 2.5^4 / 3200 = 0.24 (far below): near chance."""
-    benign = train_chunk([RunSpec(_xor_setting(), s) for s in range(3)])
-    harmful = train_chunk([RunSpec(_xor_setting(**{"data.d": 3200, "data.mu_norm": 2.5,
-                                                   "data.n_test": 500}), s) for s in range(3)])
+    fast = {"train.log_points": 1, "data.n_test": 500}
+    benign = train_chunk([RunSpec(_xor_setting(**fast), s) for s in range(3)])
+    harmful = train_chunk([RunSpec(_xor_setting(**fast, **{"data.d": 3200, "data.mu_norm": 2.5}), s)
+                           for s in range(3)])
     for res in (benign, harmful):
         assert res.final["train_error"].max() == 0.0                         # the noisy labels are fitted
     assert benign.final["test_error_noisy"].mean() <= 0.15
