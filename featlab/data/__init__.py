@@ -19,6 +19,7 @@ from featlab.data import signal_noise
 from featlab.data import single_index
 from featlab.data import sparse_noise
 from featlab.data import teacher_student
+from featlab.data import xor
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "stack_runs", "noise_form", "REGISTRY"]
@@ -31,6 +32,7 @@ REGISTRY = {
     "teacher_student": teacher_student,
     "gaussian_mixture": gaussian_mixture,
     "single_index": single_index,
+    "xor": xor,
 }
 
 

@@ -21,6 +21,7 @@ _MODULES = {
     "han2025-label-noise-stages": "featlab.experiments.han2025_label_noise_stages",
     "zou2023-adam-vs-gd": "featlab.experiments.zou2023_adam_vs_gd",
     "chen2023-sam": "featlab.experiments.chen2023_sam",
+    "meng2024-xor-phase": "featlab.experiments.meng2024_xor_phase",
     "mixup-feature-learning": "featlab.experiments.mixup_feature_learning",
     "momentum-feature-learning": "featlab.experiments.momentum_feature_learning",
     "optimizer-atlas": "featlab.experiments.optimizer_atlas",
@@ -32,6 +33,7 @@ _MODULES = {
     "benign-linear": "featlab.experiments.benign_linear",
     "scaling-law-linear": "featlab.experiments.scaling_law_linear",
     "plrf-phases": "featlab.experiments.plrf_phases",
+    "w2s-linear": "featlab.experiments.w2s_linear",
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     "ba2022-one-step": "featlab.experiments.ba2022_one_step",
