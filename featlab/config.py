@@ -420,7 +420,7 @@ class TrainConfig:
     test_estimator: Literal["gaussian", "sample"] = "gaussian"
     n_mc: int = 0
     dtype: Literal["float32", "float64"] = "float32"
-    readout_ridge: float = 0.0
+    readout_ridge: float = added(0.0)
 
     def __post_init__(self) -> None:
         _check(_finite(self.readout_ridge) and self.readout_ridge >= 0, "train.readout_ridge",
