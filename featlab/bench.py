@@ -34,6 +34,7 @@ from featlab.sweep import Sweep
 from featlab.train.population import RunSpec, _batch_weight, _setup, plan_chunks, train_chunk
 
 __all__ = ["machine", "matmul_ceiling", "per_run_loop", "population_time", "step_throughput",
+           "official_slice", "time_budget", "PHASES",
            "mlp_workload",
            "optimizer_throughput", "run_bench"]
 
@@ -134,6 +135,59 @@ def population_time(runs: list[RunSpec], device: str = "cpu", span: bool | None 
         flops += train_chunk(chunk, device, span=span).flops
     _sync(device)
     return time.perf_counter() - t0, flops
+
+
+def official_slice(n_d: int = 3, n_mu: int = 100, seeds: int = 10) -> list[RunSpec]:
+    """Runs of the ``official`` kou2023-phase preset: ``n_d`` of its d values (spread over
+    100..1090, so each d keeps all its ||mu|| x seed runs, the full grid's chunk shape) x the
+    first ``n_mu`` of its ||mu|| values spread over 0..9.9, ``seeds`` seeds."""
+    from featlab.experiments.kou2023_phase import official
+
+    sweep = official()
+    grid = dict(sweep.grid)
+    ds, mus = grid["data.d"], grid["data.mu_norm"]
+    pick = lambda xs, k: [xs[round(i * (len(xs) - 1) / max(k - 1, 1))] for i in range(k)]  # noqa: E731
+    return Sweep(sweep.setting, {"data.mu_norm": pick(mus, n_mu), "data.d": pick(ds, n_d)},
+                 seeds=seeds).runs()
+
+
+PHASES = ("sampling", "init", "steps", "diagnostics", "store")
+
+
+def time_budget(runs: list[RunSpec], device: str = "cpu", store: bool = True) -> dict[str, Any]:
+    """Train ``runs`` as populations end to end and split the time into :data:`PHASES`:
+    sampling (training data and test draws), init (parameters, placement, span basis), steps
+    (the lockstep loop without its logging), diagnostics (the logged metrics), store (writing
+    each chunk into a fresh DuckDB store, as ``featlab run`` does), plus planning. Returns the
+    seconds per phase, ``total_s``, ``runs_per_s`` and the steps' matmul ``flops``."""
+    from featlab.store import Store
+
+    t0 = time.perf_counter()
+    phases = dict.fromkeys(PHASES, 0.0)
+    flops = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        st = Store(tmp) if store else None
+        if st is not None:
+            st.begin_sweep("bench", experiment="kou2023-phase", preset="official", paper="",
+                           claim="", spec={}, n_runs=len(runs))
+        t = time.perf_counter()
+        chunks = plan_chunks(runs, device)
+        phases["planning"] = time.perf_counter() - t
+        for chunk in chunks:
+            res = train_chunk(chunk, device)
+            flops += res.flops
+            for k, v in res.phases.items():
+                phases[k] += v
+            if st is not None:
+                t = time.perf_counter()
+                st.write_chunk("bench", res)
+                phases["store"] += time.perf_counter() - t
+        if st is not None:
+            st.close()
+    _sync(device)
+    total = time.perf_counter() - t0
+    return {**phases, "total_s": total, "runs_per_s": len(runs) / total, "flops": flops,
+            "chunks": len(chunks), "runs": len(runs)}
 
 
 def _bench_setting(d: int, n: int, m: int, steps: int):

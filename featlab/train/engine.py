@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -60,6 +60,9 @@ class ChunkResult:
     device: str = "cpu"
     flops: float = 0.0                       # matmul FLOPs of the training steps
     span: bool = False                       # trained in the span representation
+    #: seconds per phase of the chunk ("sampling", "init", "steps", "diagnostics"), for the
+    #: bench's time budget; empty for trainers that do not split their time
+    phases: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_log(cls, runs: list[RunSpec], diverged, stopped_at: np.ndarray,

@@ -191,18 +191,28 @@ class _Chunk:
         return {"W": self.span.weights(self.params["C"], self.W0), "b": self.params["b"]}
 
 
-def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: bool = False
-           ) -> tuple[_Chunk, optim.Transform]:
+def _clock(device: str) -> float:
+    """perf_counter after the device's queued work is done (phase boundaries only)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: bool = False,
+           phases: dict[str, float] | None = None) -> tuple[_Chunk, optim.Transform]:
     """Sample, initialize and place a chunk; ``span``: train in the span representation
-    (None: when :func:`featlab.train.span.span_eligible`)."""
+    (None: when :func:`featlab.train.span.span_eligible`); ``phases`` gets the seconds of
+    "sampling" (training data and test draws) and "init" (parameters, placement, span basis)."""
+    t0 = _clock(device)
     s0 = runs[0].setting
     dtype = _dtype(s0)
     seeds = [r.seed for r in runs]
     batch = stack_runs([sample_run(r.setting.data, r.seed, r.setting.data.n, "train", dtype)
                         for r in runs])
-    params = init_params(s0.model, [r.setting.model.sigma_0 for r in runs], seeds, s0.data.d, dtype)
     draws = draw_test(s0.train.test_estimator, [r.setting.data for r in runs], seeds,
                       s0.train.n_mc or s0.data.n_test, s0.model.m, dtype)
+    t1 = _clock(device)
+    params = init_params(s0.model, [r.setting.model.sigma_0 for r in runs], seeds, s0.data.d, dtype)
     per_run = lambda get, dt=torch.float64: torch.tensor([get(r) for r in runs], dtype=dt)  # noqa: E731
     o = lambda k: (lambda r: getattr(r.setting.optim, k))  # noqa: E731
     hp = {
@@ -240,6 +250,9 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups)
     chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
                    opt.init(params), draws, hp, strategy, basis)
+    if phases is not None:
+        phases["sampling"] = phases.get("sampling", 0.0) + t1 - t0
+        phases["init"] = phases.get("init", 0.0) + _clock(device) - t1
     return chunk, opt
 
 
@@ -349,7 +362,10 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         return generic.train_chunk(runs, device, on_step)
     t_start = time.perf_counter()
     P = len(runs)
-    c, opt = _setup(runs, device, span, vmap)
+    phases: dict[str, float] = {}
+    c, opt = _setup(runs, device, span, vmap, phases)
+    t_loop = _clock(device)
+    diag_s = 0.0
     grad_fn = loss_and_grad_any
     if vmap:
         from featlab.models import family_of
@@ -403,7 +419,9 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 due |= torch.isin(c.hp["steps"], torch.tensor(logs[t], device=device))
             rows = torch.nonzero(due & ~frozen).squeeze(1)
             if len(rows):
+                t_diag = _clock(device)
                 vals = _diagnostics(c, s0, rows, loss_full, f, t, loss)
+                diag_s += time.perf_counter() - t_diag
                 ids = c.ids[rows].cpu().numpy()
                 rec_run.append(ids)
                 rec_step.append(np.full(len(ids), t))
@@ -434,9 +452,11 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 c.params[k].add_(u)
         if on_step is not None:
             on_step(t, T)
+    phases["diagnostics"] = diag_s
+    phases["steps"] = _clock(device) - t_loop - diag_s
     return ChunkResult.from_log(runs, diverged, stopped_at, final, rec_run, rec_step, rec_vals,
                                  wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
-                                 span=c.span is not None)
+                                 span=c.span is not None, phases=phases)
 
 
 def _analytic(setting: Setting) -> bool:
