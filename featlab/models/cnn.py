@@ -30,7 +30,7 @@ from featlab.models.activations import activation_pair
 from featlab.rng import generator
 
 __all__ = ["FAMILY", "init", "apply", "param_groups", "init_params", "class_signs", "readout", "preacts", "output_from_preacts",
-           "loss_and_grad", "loss_from_preacts", "loss_autograd", "second_layer_scale"]
+           "loss_and_grad", "loss_from_preacts", "logistic", "loss_autograd", "second_layer_scale"]
 
 
 def second_layer_scale(cfg: TwoLayerCNN, K: int = 2) -> float:
@@ -108,7 +108,7 @@ def loss_and_grad(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
     """
     P, n, K, d = X.shape
     Xf = X.reshape(P, n * K, d)                                             # (P, nK, d)
-    z = torch.baddbmm(params["b"][:, None, :], Xf, params["W"].transpose(1, 2))  # (P, nK, 2m)
+    z = torch.baddbmm(params["b"][:, :, None], params["W"], Xf.transpose(1, 2))  # (P, 2m, nK)
     loss, f, Gt = loss_from_preacts(cfg, z, K, y, weight, need_grad, soft)
     if Gt is None:
         return loss, f, None
@@ -118,35 +118,58 @@ def loss_and_grad(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
     return loss, f, grads
 
 
-def loss_from_preacts(cfg: TwoLayerCNN, z: torch.Tensor, K: int, y: torch.Tensor,
-                      weight: torch.Tensor, need_grad: bool = True, soft: bool = False
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Loss (P,), outputs f (P, n) and the gradient's patch coefficients from the
-    pre-activations z (P, nK, 2m) (see :func:`loss_and_grad` for ``weight`` and ``soft``).
-
-    The coefficients are G^T (P, 2m, nK), G_{(i,p),k} = dL/df_i a c s_k sigma'(z_{i,p,k}), so
-    that \nabla_W L = G^T X and \nabla_b L = G^T 1 (None if not ``need_grad``).
-    """
-    P, nK, M = z.shape
-    n = nK // K
-    sigma, dsigma = activation_pair(cfg)(z)
-    s = readout(cfg, K, z.dtype, z.device)                                  # (2m,) a c s_k
-    f = sigma.reshape(P, n, K, M).sum(2) @ s                                # (P, n)
+def logistic(f: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, need_grad: bool = True,
+             soft: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss (P,) = sum_i weight_i l(y_i f_i) and dL/df (P, n) from the outputs f (P, n)
+    (``soft``: mixup's soft labels, see :func:`loss_and_grad`); dL/df is None without
+    ``need_grad``."""
     if soft:
         p_pos = 0.5 * (1 + y)                                               # target P(+1)
         sp = torch.nn.functional.softplus
         loss = (weight * (p_pos * sp(-f) + (1 - p_pos) * sp(f))).sum(1)
+        return loss, (weight * (torch.sigmoid(f) - p_pos) if need_grad else None)
+    neg_margin = -y * f
+    loss = (weight * torch.nn.functional.softplus(neg_margin)).sum(1)       # (P,)
+    return loss, (-weight * y * torch.sigmoid(neg_margin) if need_grad else None)
+
+
+def loss_from_preacts(cfg: TwoLayerCNN, z: torch.Tensor, K: int, y: torch.Tensor,
+                      weight: torch.Tensor, need_grad: bool = True, soft: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    r"""Loss (P,), outputs f (P, n) and the gradient's patch coefficients from the
+    pre-activations in filter-major layout, z (P, 2m, nK) (z_{k,(i,p)} = <w_k, x_i^{(p)}> + b_k;
+    see :func:`loss_and_grad` for ``weight`` and ``soft``). ``z`` is consumed (its buffer is
+    reused for the coefficients).
+
+    The coefficients are G^T (P, 2m, nK), G_{(i,p),k} = dL/df_i a c s_k sigma'(z_{i,p,k}), so
+    that \nabla_W L = G^T X and \nabla_b L = G^T 1 (None if not ``need_grad``).
+
+    Speed: the layout keeps the patch axis innermost, so f is a sum over the m filters of each
+    class and G^T needs no transpose; with ReLU, sigma'(z) = 1[z > 0] is written into z's own
+    buffer as a float (no bool tensor, no cast) and scaled in place by dL/df_i a c s_k, so a
+    step makes four passes over (P, 2m, nK) besides the matmuls (ReLU, the class sums, the
+    mask, its scaling).
+    """
+    P, M, nK = z.shape
+    n, m = nK // K, M // 2
+    ac = second_layer_scale(cfg, K)
+    relu = cfg.activation == "relu"
+    if relu:
+        sigma, dsigma = torch.relu(z), None
     else:
-        neg_margin = -y * f
-        loss = (weight * torch.nn.functional.softplus(neg_margin)).sum(1)   # (P,)
-    if not need_grad:
+        sigma, dsigma = activation_pair(cfg)(z)
+    F = sigma.view(P, 2, m, nK).sum(2)                                      # (P, 2, nK) F_{+1}, F_{-1}
+    f = (F[:, 0] - F[:, 1]).view(P, n, K).sum(2) * ac                       # (P, n)
+    loss, g = logistic(f, y, weight, need_grad, soft)
+    if g is None:
         return loss, f, None
-    if soft:
-        g = weight * (torch.sigmoid(f) - p_pos)                             # (P, n) dL/df
+    g = g.repeat_interleave(K, dim=1)                                       # (P, nK) per patch
+    gs = torch.stack([g * ac, g * -ac], 1)[:, :, None, :]                   # (P, 2, 1, nK) dL/df a c s_k
+    if relu:
+        G = torch.gt(z, 0, out=z).view(P, 2, m, nK).mul_(gs)                 # 1[z > 0] in place
     else:
-        g = -weight * y * torch.sigmoid(neg_margin)                         # (P, n) dL/df
-    G = dsigma.reshape(P, n, K, M) * (g[:, :, None, None] * s)              # (P, n, K, 2m)
-    return loss, f, G.reshape(P, nK, M).transpose(1, 2).contiguous()        # (P, 2m, nK)
+        G = dsigma.view(P, 2, m, nK) * gs
+    return loss, f, G.view(P, M, nK)                                        # (P, 2m, nK)
 
 
 def loss_autograd(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Tensor,

@@ -30,7 +30,7 @@ import torch
 from featlab import optim
 from featlab.config import ConfigError, Setting, memory_limit
 from featlab.data import PatchBatch, sample_run, stack_runs
-from featlab.diagnostics.decomposition import decompose, summaries
+from featlab.diagnostics.decomposition import decompose, decompose_in_span, summaries
 from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
 from featlab.models.cnn import init_params
 from featlab.models.cnn import param_groups as cnn_param_groups
@@ -39,7 +39,7 @@ from featlab.rng import hash_uniform, run_key
 from featlab.train import engine
 from featlab.train.engine import ChunkResult, RunSpec, log_schedule
 from featlab.train.objective import Strategy, step_gradient, strategy_of
-from featlab.train.span import SpanBasis, loss_and_grad_any, span_eligible
+from featlab.train.span import SpanBasis, SpanMoments, loss_and_grad_any, span_eligible
 
 __all__ = ["RunSpec", "ChunkResult", "PER_RUN_FIELDS", "per_run_fields", "structural_key", "check_fits",
            "plan_chunks", "log_schedule", "train_chunk", "METRICS", "metric_names"]
@@ -142,22 +142,32 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
                 memory_budget: float | None = None) -> list[list[RunSpec]]:
     """Group runs by structural key (order kept) and split each group into chunks.
 
-    CPU: about 8 MB of training data per chunk, at least 16 runs (the batched matmuls stay in
-    cache; measured 1.3-3x faster than 24-100 MB chunks). CUDA: half of the free memory. ``chunk_size``
-    overrides both.
+    CPU, primal path: about 8 MB of training data per chunk, at least 16 runs (the batched
+    matmuls stay in cache; measured 1.3-3x faster than 24-100 MB chunks). CPU, span path
+    (:func:`featlab.train.span.span_eligible`): the loop touches only the Gram matrices and the
+    (2m, nK) coefficient tensors, so the chunk is sized by those (about 32 MB of them, up to
+    4096 runs: the per-op overhead is then spread over thousands of runs) within the memory
+    budget. CUDA: half of the free memory. ``chunk_size`` overrides all.
     """
     def size_of(group: list[RunSpec]) -> int:
-        if not _analytic(group[0].setting):             # a family on the generic path
+        s0 = group[0].setting
+        if not _analytic(s0):                           # a family on the generic path
             from featlab.train import generic
-            return generic.chunk_size_of(group[0].setting, device, memory_budget)
+            return generic.chunk_size_of(s0, device, memory_budget)
         n_max = max(r.setting.data.n for r in group)
-        data_b, total_b = _run_bytes(group[0].setting)
-        data_b = data_b * n_max // group[0].setting.data.n
+        data_b, total_b = _run_bytes(s0)
+        data_b = data_b * n_max // s0.data.n
         total_b = total_b + data_b
         budget = engine.memory_budget(device, memory_budget)
         if str(device).startswith("cuda"):
             return int(min(65536, max(1, budget // total_b)))
-        return int(min(4096, max(16, 8 * 2**20 // data_b), max(1, budget // total_b)))
+        fit = max(1, budget // total_b)
+        nK, M = n_max * _patches(s0), 2 * s0.model.m
+        strategy = strategy_of([r.setting.optim for r in group])
+        if span_eligible(s0, strategy.mixup, strategy.sam, nK):
+            step_b = _dtype(s0).itemsize * (nK * nK + 4 * M * nK)
+            return int(min(4096, max(16, 32 * 2**20 // step_b), fit))
+        return int(min(4096, max(16, 8 * 2**20 // data_b), fit))
 
     return engine.plan_chunks(runs, structural_key, size_of, chunk_size)
 
@@ -177,12 +187,14 @@ class _Chunk:
     hp: dict[str, torch.Tensor] = field(default_factory=dict)  # per-run tensors (L,)
     strategy: Strategy = Strategy()
     span: SpanBasis | None = None            # params are {"C", "b"} in the span representation
+    moments: SpanMoments | None = None       # span: what the diagnostics need of W_0 and X
 
     def select(self, keep: torch.Tensor) -> "_Chunk":
         return _Chunk(self.ids[keep], self.batch.select(keep), tree_select(self.params, keep),
                       self.W0[keep], tree_select(self.opt_state, keep), self.draws.select(keep),
                       {k: v[keep] for k, v in self.hp.items()}, self.strategy,
-                      None if self.span is None else self.span.select(keep))
+                      None if self.span is None else self.span.select(keep),
+                      None if self.moments is None else self.moments.select(keep))
 
     def primal(self) -> dict[str, torch.Tensor]:
         """{"W": (L, 2m, d), "b": (L, 2m)}, rebuilt as W_0 + C X in the span representation."""
@@ -240,16 +252,18 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     if span and not eligible:
         raise ValueError("span=True needs gd/sgd/momentum/nesterov without weight decay, clipping, "
                          "mixup or SAM, and n K <= d; use span=None to choose automatically")
-    basis = None
+    basis = moments = None
     if (eligible if span is None else span):
         basis = SpanBasis.build(batch.X, W0)
         params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
+        if _span_moments_apply(s0, batch, s0.train.test_estimator):
+            moments = SpanMoments.build(basis.X, W0, batch.mu[:, 0])
     groups = cnn_param_groups(s0.model)                 # W: "input", b: "bias" (span: C is W's)
     if basis is not None:
         groups = {("C" if k == "W" else k): g for k, g in groups.items()}
     opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups)
     chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
-                   opt.init(params), draws, hp, strategy, basis)
+                   opt.init(params), draws, hp, strategy, basis, moments)
     if phases is not None:
         phases["sampling"] = phases.get("sampling", 0.0) + t1 - t0
         phases["init"] = phases.get("init", 0.0) + _clock(device) - t1
@@ -319,27 +333,71 @@ def _diagnostics(c: _Chunk, s0: Setting, rows: torch.Tensor, loss: torch.Tensor,
                  f: torch.Tensor, step: int, step_loss: torch.Tensor) -> dict[str, torch.Tensor]:
     """All metric_names(s0) for the live rows ``rows`` (loss, f from a full-batch forward on the
     training labels; step_loss: the loss of the step's objective, see train.objective)."""
-    sub = c.select(rows)
+    sub = c if len(rows) == len(c.ids) else c.select(rows)
     mask = sub.batch.mask
     data = s0.data
     out = {"train_loss": loss[rows], "step_loss": step_loss[rows]}
     out.update(_train_metrics(sub.batch, f[rows], data.group_names))
-    params = sub.primal()
-    out.update(test_metrics(s0.model, params, sub.draws, sub.batch.mu, sub.hp["sigma_p"],
-                            sub.hp["orthogonal"], data.group_names))
-    if step == 0:                                       # W = W0: gamma = rho = 0 exactly
-        zero = torch.zeros(len(rows), dtype=torch.float64, device=rows.device)
-        out.update({k: zero for k in metric_names(s0)
-                    if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
+    if sub.moments is not None:                         # span: no W, no d-dimensional work
+        out.update(_span_probes(sub, s0, step))
     else:
-        dec = decompose(params["W"], sub.W0, sub.batch.mu, sub.batch.noise(), mask,
-                        sub.batch.mu_class)
-        out.update(summaries(dec, sub.batch.y, mask, data.feature_names))
-    W, W0 = params["W"].to(torch.float64), sub.W0.to(torch.float64)
-    out["weight_movement"] = (W - W0).flatten(1).norm(dim=1) / W0.flatten(1).norm(dim=1)
+        params = sub.primal()
+        out.update(test_metrics(s0.model, params, sub.draws, sub.batch.mu, sub.hp["sigma_p"],
+                                sub.hp["orthogonal"], data.group_names))
+        if step == 0:                                   # W = W0: gamma = rho = 0 exactly
+            zero = torch.zeros(len(rows), dtype=torch.float64, device=rows.device)
+            out.update({k: zero for k in metric_names(s0)
+                        if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
+        else:
+            dec = decompose(params["W"], sub.W0, sub.batch.mu, sub.batch.noise(), mask,
+                            sub.batch.mu_class)
+            out.update(summaries(dec, sub.batch.y, mask, data.feature_names))
+        W, W0 = params["W"].to(torch.float64), sub.W0.to(torch.float64)
+        out["weight_movement"] = (W - W0).flatten(1).norm(dim=1) / W0.flatten(1).norm(dim=1)
     names = list(out)
     stacked = torch.stack([out[k].to(torch.float64) for k in names]).cpu()   # one transfer
     return dict(zip(names, stacked))
+
+
+def _span_moments_apply(s0: Setting, batch: PatchBatch, test_estimator: str) -> bool:
+    """Whether a span chunk's diagnostics can run on its moments (:func:`_span_probes`): the
+    signal-noise data model (one feature, the basis directions are patches: mu = y_1 x_{1,signal},
+    xi_i = x_{i,noise}) with the Gaussian test estimator."""
+    return (s0.data.kind == "signal_noise" and test_estimator == "gaussian"
+            and batch.noise_basis is None and batch.mu.shape[1] == 1)
+
+
+def _span_rows(batch: PatchBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rows, signs, valid), each (P, 1 + n): the decomposition's basis directions as patches of
+    the flattened (nK) axis: mu = y_clean_1 x_{1, signal}, then xi_i = x_{i, noise} (K = 2)."""
+    P, n, K = batch.X.shape[:3]
+    base = torch.arange(n, device=batch.X.device)[None, :] * K                # (1, n)
+    rows = torch.cat([batch.signal_patch[:, :1], base + batch.noise_idx[:, :, 0]], 1)
+    signs = torch.cat([batch.y_clean[:, :1], torch.ones_like(batch.y_clean)], 1)
+    valid = torch.cat([torch.ones_like(batch.mask[:, :1], dtype=torch.bool), batch.mask > 0], 1)
+    return rows, signs, valid
+
+
+def _span_probes(c: _Chunk, s0: Setting, step: int) -> dict[str, torch.Tensor]:
+    """Test metrics, gamma/rho summaries and weight movement of a span chunk from its float64
+    moments (:class:`featlab.train.span.SpanMoments`) and the coefficients C: the same quantities
+    as the primal diagnostics without rebuilding W (P, 2m, d)."""
+    data, C = s0.data, c.params["C"]
+    WW, Wu, delta_sq = c.moments.weight_moments(C, c.span)
+    out = test_metrics(s0.model, c.params, c.draws, c.batch.mu, c.hp["sigma_p"],
+                       c.hp["orthogonal"], data.group_names, moments=(WW, Wu))
+    W_sq = torch.diagonal(WW, dim1=1, dim2=2).sum(1)
+    if step == 0:                                       # W = W0: gamma = rho = 0 exactly
+        zero = torch.zeros(C.shape[0], dtype=torch.float64, device=C.device)
+        out.update({k: zero for k in metric_names(s0)
+                    if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
+    else:
+        rows, signs, valid = _span_rows(c.batch)
+        dec = decompose_in_span(C, c.span.gram, rows, signs, valid, W_sq, 1, c.batch.mu_class)
+        out.update(summaries(dec, c.batch.y, c.batch.mask, data.feature_names))
+    W0_sq = torch.diagonal(c.moments.W0W0, dim1=1, dim2=2).sum(1)
+    out["weight_movement"] = (delta_sq / W0_sq).sqrt()
+    return out
 
 
 def _finite_rows(loss: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
