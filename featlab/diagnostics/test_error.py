@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from featlab.config import TwoLayerCNN
-from featlab.data import sample_run, stack_runs
+from featlab.data import sample_batch
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import loss_and_grad, readout
 from featlab.rng import generator
@@ -56,19 +56,20 @@ def draw_test(estimator: str, data_cfgs: list, seeds: list[int], n_test: int, m:
               dtype: torch.dtype) -> TestDraws:
     """Draw each run's test randomness from its own streams (chunk-independent)."""
     if estimator == "sample":
-        runs = [sample_run(c, s, n_test, "test", dtype) for c, s in zip(data_cfgs, seeds)]
-        batch = stack_runs(runs)
+        batch = sample_batch(data_cfgs, seeds, "test", dtype, [n_test] * len(seeds))
         return TestDraws("sample", batch.y_clean, batch.y, X=batch.X, group=batch.group)
-    ys, yo, eps = [], [], []
-    for cfg, seed in zip(data_cfgs, seeds):
+    P = len(seeds)
+    labels = torch.empty(P, n_test, dtype=torch.long)
+    u = torch.empty(P, n_test, dtype=torch.float64)
+    eps = torch.empty(P, n_test, 2 * m, dtype=dtype)
+    for p, seed in enumerate(seeds):                    # each run's stream, drawn into the buffers
         g = generator(seed, "test-gaussian")
-        y = torch.randint(0, 2, (n_test,), generator=g).to(dtype) * 2 - 1
-        flip = cfg.flip_p if cfg.flip_test else 0.0
-        flips = torch.rand(n_test, generator=g, dtype=torch.float64) < flip
-        ys.append(y)
-        yo.append(torch.where(flips, -y, y))
-        eps.append(torch.randn(n_test, 2 * m, generator=g, dtype=dtype))
-    return TestDraws("gaussian", torch.stack(ys), torch.stack(yo), eps=torch.stack(eps))
+        torch.randint(0, 2, (n_test,), generator=g, out=labels[p])
+        torch.rand(n_test, generator=g, dtype=torch.float64, out=u[p])
+        torch.randn(n_test, 2 * m, generator=g, dtype=dtype, out=eps[p])
+    y = labels.to(dtype) * 2 - 1                                            # (P, N)
+    flip = torch.tensor([c.flip_p if c.flip_test else 0.0 for c in data_cfgs], dtype=torch.float64)
+    return TestDraws("gaussian", y, torch.where(u < flip[:, None], -y, y), eps=eps)
 
 
 def _sqrt_psd(S: torch.Tensor) -> torch.Tensor:

@@ -63,19 +63,27 @@ def init_params(cfg: TwoLayerCNN, sigma_0: list[float], seeds: list[int], d: int
 
     ``normal``: W ~ N(0, sigma_0^2), b = 0. ``torch_default``: PyTorch's Conv1d(1, 2m, d)
     init, W, b ~ U(-1/sqrt(d), 1/sqrt(d)) (kaiming_uniform with a = sqrt(5), fan_in = d).
+    Each run's generator draws straight into the population's buffer; the scaling is done once
+    for all runs (the same numbers as drawing run by run).
     """
-    Ws, bs = [], []
-    for s0, seed in zip(sigma_0, seeds):
+    P, M = len(seeds), 2 * cfg.m
+    W = torch.empty(P, M, d, dtype=dtype)
+    b = torch.zeros(P, M, dtype=dtype)
+    normal = cfg.init == "normal"
+    for p, seed in enumerate(seeds):
         g = generator(seed, "init")
-        if cfg.init == "normal":
-            Ws.append(torch.randn(2 * cfg.m, d, generator=g, dtype=dtype) * s0)
-            bs.append(torch.zeros(2 * cfg.m, dtype=dtype))
+        if normal:
+            torch.randn(M, d, generator=g, dtype=dtype, out=W[p])
         else:
-            bound = 1.0 / math.sqrt(d)
-            Ws.append((torch.rand(2 * cfg.m, d, generator=g, dtype=dtype) * 2 - 1) * bound)
-            b = (torch.rand(2 * cfg.m, generator=g, dtype=dtype) * 2 - 1) * bound
-            bs.append(b if cfg.bias else torch.zeros_like(b))
-    return {"W": torch.stack(Ws), "b": torch.stack(bs)}
+            torch.rand(M, d, generator=g, dtype=dtype, out=W[p])
+            torch.rand(M, generator=g, dtype=dtype, out=b[p])
+    if normal:
+        W.mul_(torch.tensor(sigma_0, dtype=dtype)[:, None, None])
+        return {"W": W, "b": b.zero_()}
+    bound = 1.0 / math.sqrt(d)
+    W = (W * 2 - 1) * bound
+    b = (b * 2 - 1) * bound if cfg.bias else b.zero_()
+    return {"W": W, "b": b}
 
 
 def preacts(params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:

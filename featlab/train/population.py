@@ -29,7 +29,7 @@ import torch
 
 from featlab import optim
 from featlab.config import ConfigError, Setting, memory_limit
-from featlab.data import PatchBatch, sample_run, stack_runs
+from featlab.data import PatchBatch, sample_batch, sample_run
 from featlab.diagnostics.decomposition import decompose, decompose_in_span, summaries
 from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
 from featlab.models.cnn import init_params
@@ -219,8 +219,7 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     s0 = runs[0].setting
     dtype = _dtype(s0)
     seeds = [r.seed for r in runs]
-    batch = stack_runs([sample_run(r.setting.data, r.seed, r.setting.data.n, "train", dtype)
-                        for r in runs])
+    batch = sample_batch([r.setting.data for r in runs], seeds, "train", dtype)
     draws = draw_test(s0.train.test_estimator, [r.setting.data for r in runs], seeds,
                       s0.train.n_mc or s0.data.n_test, s0.model.m, dtype)
     t1 = _clock(device)

@@ -109,8 +109,8 @@ class SpanMoments:
         e1 = torch.zeros_like(mu)
         e1[:, 0] = 1
         u = torch.where(norm > 0, mu / norm.clamp_min(1e-300), e1)         # (P, d)
-        return SpanMoments(W0 @ W0.transpose(1, 2), (W0 @ u[:, :, None]).squeeze(2),
-                           (X.to(torch.float64) @ u[:, :, None]).squeeze(2))
+        Xu = (X @ u.to(X.dtype)[:, :, None]).squeeze(2).to(torch.float64)  # X in its own dtype
+        return SpanMoments(W0 @ W0.transpose(1, 2), (W0 @ u[:, :, None]).squeeze(2), Xu)
 
     def select(self, keep: torch.Tensor) -> "SpanMoments":
         return SpanMoments(self.W0W0[keep], self.W0u[keep], self.Xu[keep])
