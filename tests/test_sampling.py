@@ -119,3 +119,19 @@ def test_init_params_draw_each_runs_stream(init, dtype):
             W = (torch.rand(6, 17, generator=g, dtype=dtype) * 2 - 1) * bound
             b = (torch.rand(6, generator=g, dtype=dtype) * 2 - 1) * bound
         assert torch.equal(got["W"][p], W) and torch.equal(got["b"][p], b)
+
+
+def test_run_hash_is_config_hash_with_the_json_cached_per_setting():
+    """RunSpec.hash (setting JSON cached per object) is config_hash; 1 and 1.0 stay distinct."""
+    from featlab.config import config_hash
+
+    from dataclasses import replace
+
+    base = small_setting()
+    a = replace(base, optim=replace(base.optim, lr=1))
+    b = replace(base, optim=replace(base.optim, lr=1.0))
+    assert a == b                                            # equal dataclasses, different JSON
+    for s in (a, b, small_setting()):
+        for seed in (0, 7, 123456789):
+            assert RunSpec(s, seed).hash == config_hash(s, seed)
+    assert RunSpec(a, 0).hash != RunSpec(b, 0).hash
