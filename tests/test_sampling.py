@@ -135,3 +135,26 @@ def test_run_hash_is_config_hash_with_the_json_cached_per_setting():
         for seed in (0, 7, 123456789):
             assert RunSpec(s, seed).hash == config_hash(s, seed)
     assert RunSpec(a, 0).hash != RunSpec(b, 0).hash
+
+
+def test_threaded_draws_do_not_depend_on_the_thread_count():
+    """The per-run draws run on torch's thread count; 1 and 2 threads give the same tensors."""
+    from featlab.models.cnn import init_params
+
+    cfgs = _cfgs(noise="isotropic", signal_position="random") * 30                 # 150 runs
+    seeds = list(range(150))
+    before = torch.get_num_threads()
+    out = []
+    try:
+        for k in (1, 2):
+            torch.set_num_threads(k)
+            out.append((sample_batch(cfgs, seeds, "train", torch.float32),
+                        te.draw_test("gaussian", cfgs, seeds, 30, 2, torch.float32),
+                        init_params(fl.TwoLayerCNN(m=2), [0.1] * 150, seeds, cfgs[0].d, torch.float32)))
+    finally:
+        torch.set_num_threads(before)
+    (b1, t1, w1), (b2, t2, w2) = out
+    for name in _FIELDS:
+        assert torch.equal(getattr(b1, name), getattr(b2, name)), name
+    assert torch.equal(t1.eps, t2.eps) and torch.equal(t1.y_obs, t2.y_obs)
+    assert torch.equal(w1["W"], w2["W"])

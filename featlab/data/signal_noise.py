@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from featlab.config import SignalNoiseData
-from featlab.rng import generator
+from featlab.rng import for_each_run, generator
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "two_patch_run", "stack_runs", "signal_vector",
            "noise_form"]
@@ -155,7 +155,8 @@ def sample_batch(cfgs: list[SignalNoiseData], seeds: list[int], split: str,
     pos = torch.zeros(P, n_max, dtype=torch.long)
     u = torch.ones(P, n_max, dtype=torch.float64)
     mu = torch.zeros(P, d, dtype=dtype)
-    for p, (cfg, seed, n_p) in enumerate(zip(cfgs, seeds, ns)):
+    def draw(p: int) -> None:
+        cfg, seed, n_p = cfgs[p], seeds[p], ns[p]
         g = generator(seed, stream)
         if cfg.mu_direction == "e1":
             mu[p, 0] = cfg.mu_norm
@@ -170,6 +171,8 @@ def sample_batch(cfgs: list[SignalNoiseData], seeds: list[int], split: str,
         if cfg.signal_position == "random":
             torch.randint(0, 2, (n_p,), generator=g, out=pos[p, :n_p])
         torch.rand(n_p, generator=g, dtype=torch.float64, out=u[p, :n_p])
+
+    for_each_run(draw, P)
     mask = (torch.arange(n_max)[None, :] < torch.tensor(ns)[:, None]).to(dtype)   # (P, n)
     scale = torch.tensor([1.0 if c.noise == "orthogonal" else c.sigma_p for c in cfgs], dtype=dtype)
     xi.mul_(scale[:, None, None])                                           # isotropic: sigma_p xi
@@ -179,7 +182,9 @@ def sample_batch(cfgs: list[SignalNoiseData], seeds: list[int], split: str,
     y = torch.where(u < rate[:, None], -y_clean, y_clean)
     signal = y_clean[:, :, None] * mu[:, None, :]                           # (P, n, d)
     first = (pos == 0)[:, :, None]
-    X = torch.stack([torch.where(first, signal, xi), torch.where(first, xi, signal)], 2)
+    X = torch.empty(P, n_max, 2, d, dtype=dtype)                            # (P, n, K, d)
+    torch.where(first, signal, xi, out=X[:, :, 0])
+    torch.where(first, xi, signal, out=X[:, :, 1])
     return PatchBatch(X, y, y_clean, mask, pos, mu[:, None, :], torch.ones(P, 1, dtype=dtype),
                       (1 - pos)[:, :, None] * (mask > 0)[:, :, None])
 

@@ -24,7 +24,7 @@ from featlab.config import TwoLayerCNN
 from featlab.data import sample_batch
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import loss_and_grad, readout
-from featlab.rng import generator
+from featlab.rng import for_each_run, generator
 
 __all__ = ["TestDraws", "draw_test", "test_metrics"]
 
@@ -62,11 +62,13 @@ def draw_test(estimator: str, data_cfgs: list, seeds: list[int], n_test: int, m:
     labels = torch.empty(P, n_test, dtype=torch.long)
     u = torch.empty(P, n_test, dtype=torch.float64)
     eps = torch.empty(P, n_test, 2 * m, dtype=dtype)
-    for p, seed in enumerate(seeds):                    # each run's stream, drawn into the buffers
-        g = generator(seed, "test-gaussian")
+    def draw(p: int) -> None:                           # run p's stream, into its slices
+        g = generator(seeds[p], "test-gaussian")
         torch.randint(0, 2, (n_test,), generator=g, out=labels[p])
         torch.rand(n_test, generator=g, dtype=torch.float64, out=u[p])
         torch.randn(n_test, 2 * m, generator=g, dtype=dtype, out=eps[p])
+
+    for_each_run(draw, P)
     y = labels.to(dtype) * 2 - 1                                            # (P, N)
     flip = torch.tensor([c.flip_p if c.flip_test else 0.0 for c in data_cfgs], dtype=torch.float64)
     return TestDraws("gaussian", y, torch.where(u < flip[:, None], -y, y), eps=eps)

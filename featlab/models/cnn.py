@@ -27,7 +27,7 @@ import torch
 
 from featlab.config import TwoLayerCNN
 from featlab.models.activations import activation_pair
-from featlab.rng import generator
+from featlab.rng import for_each_run, generator
 
 __all__ = ["FAMILY", "init", "apply", "param_groups", "init_params", "class_signs", "readout", "preacts", "output_from_preacts",
            "loss_and_grad", "loss_from_preacts", "logistic", "loss_autograd", "second_layer_scale"]
@@ -70,19 +70,21 @@ def init_params(cfg: TwoLayerCNN, sigma_0: list[float], seeds: list[int], d: int
     W = torch.empty(P, M, d, dtype=dtype)
     b = torch.zeros(P, M, dtype=dtype)
     normal = cfg.init == "normal"
-    for p, seed in enumerate(seeds):
-        g = generator(seed, "init")
+    def draw(p: int) -> None:
+        g = generator(seeds[p], "init")
         if normal:
             torch.randn(M, d, generator=g, dtype=dtype, out=W[p])
         else:
             torch.rand(M, d, generator=g, dtype=dtype, out=W[p])
             torch.rand(M, generator=g, dtype=dtype, out=b[p])
+
+    for_each_run(draw, P)
     if normal:
         W.mul_(torch.tensor(sigma_0, dtype=dtype)[:, None, None])
         return {"W": W, "b": b.zero_()}
     bound = 1.0 / math.sqrt(d)
-    W = (W * 2 - 1) * bound
-    b = (b * 2 - 1) * bound if cfg.bias else b.zero_()
+    W.mul_(2).sub_(1).mul_(bound)                       # (u * 2 - 1) * bound, in place
+    b = b.mul_(2).sub_(1).mul_(bound) if cfg.bias else b.zero_()
     return {"W": W, "b": b}
 
 

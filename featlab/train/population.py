@@ -244,15 +244,16 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     params = {k: v.to(device) for k, v in params.items()}
     hp = {k: v.to(device) for k, v in hp.items()}
     strategy = strategy_of([r.setting.optim for r in runs])
-    W0 = params["W"].clone()
     eligible = span_eligible(s0, strategy.mixup, strategy.sam, batch.X.shape[1] * batch.X.shape[2])
     if vmap:                                            # the generic path is primal only
         eligible = False
     if span and not eligible:
         raise ValueError("span=True needs gd/sgd/momentum/nesterov without weight decay, clipping, "
                          "mixup or SAM, and n K <= d; use span=None to choose automatically")
+    use_span = eligible if span is None else span
+    W0 = params["W"] if use_span else params["W"].clone()   # the span never updates W
     basis = moments = None
-    if (eligible if span is None else span):
+    if use_span:
         basis = SpanBasis.build(batch.X, W0)
         params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
         if _span_moments_apply(s0, batch, s0.train.test_estimator):

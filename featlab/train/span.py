@@ -104,13 +104,13 @@ class SpanMoments:
     @staticmethod
     def build(X: torch.Tensor, W0: torch.Tensor, mu: torch.Tensor) -> "SpanMoments":
         """From the patches X (P, nK, d), W0 (P, 2m, d) and the signal mu (P, d)."""
-        W0, mu = W0.to(torch.float64), mu.to(torch.float64)
+        mu = mu.to(torch.float64)
         norm = mu.norm(dim=1, keepdim=True)
         e1 = torch.zeros_like(mu)
         e1[:, 0] = 1
-        u = torch.where(norm > 0, mu / norm.clamp_min(1e-300), e1)         # (P, d)
-        Xu = (X @ u.to(X.dtype)[:, :, None]).squeeze(2).to(torch.float64)  # X in its own dtype
-        return SpanMoments(W0 @ W0.transpose(1, 2), (W0 @ u[:, :, None]).squeeze(2), Xu)
+        u = torch.where(norm > 0, mu / norm.clamp_min(1e-300), e1).to(X.dtype)[:, :, None]  # (P, d, 1)
+        f64 = lambda t: t.to(torch.float64)  # noqa: E731  (products in the runs' own dtype)
+        return SpanMoments(f64(W0 @ W0.transpose(1, 2)), f64(W0 @ u).squeeze(2), f64(X @ u).squeeze(2))
 
     def select(self, keep: torch.Tensor) -> "SpanMoments":
         return SpanMoments(self.W0W0[keep], self.W0u[keep], self.Xu[keep])
