@@ -110,8 +110,9 @@ def _gaussian_outputs(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], draws: 
     L = _sqrt_psd(sigma).to(dtype)                                          # L L^T = Sigma
     act = activation_pair(cfg)
     s = readout(cfg, 2, dtype, b.device)
-    z_noise = torch.baddbmm(b[:, None, :], draws.eps, L.transpose(1, 2))    # (P, N, 2m)
-    f_noise = act(z_noise)[0] @ s                                           # (P, N)
+    z_noise = torch.bmm(draws.eps, L.transpose(1, 2)).add_(b[:, None, :])   # (P, N, 2m)
+    h = z_noise.relu_() if cfg.activation == "relu" else act(z_noise)[0]    # in place: no copies
+    f_noise = h @ s                                                         # (P, N)
     Wmu = (Wu * mu64.norm(dim=1, keepdim=True)).to(dtype)                  # (P, 2m) W mu
     z_sig = torch.stack([Wmu + b, -Wmu + b], 1)                             # (P, 2, 2m) y = +1, -1
     f_sig = act(z_sig)[0] @ s                                               # (P, 2)
