@@ -30,8 +30,8 @@ import torch
 from featlab import optim
 from featlab.config import ConfigError, Setting, memory_limit
 from featlab.data import PatchBatch, sample_batch, sample_run
-from featlab.diagnostics.decomposition import decompose, decompose_in_span, summaries
-from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
+from featlab.diagnostics.patch_probes import PatchProbeContext, span_moments_apply
+from featlab.diagnostics.test_error import TestDraws, draw_test
 from featlab.models.cnn import init_params
 from featlab.models.cnn import param_groups as cnn_param_groups
 from featlab.optim.base import tree_select
@@ -61,15 +61,11 @@ METRICS = ("train_loss", "train_error", "step_loss", "train_error_clean", "train
 
 
 def metric_names(setting: Setting) -> tuple[str, ...]:
-    """METRICS plus gamma_<feature> (several features) and train/test_error_<group>; a family
-    on the generic path logs its probes' names (:mod:`featlab.probes`)."""
-    if not _analytic(setting):
-        from featlab.probes import probe_names
-        return probe_names(setting)
-    data = setting.data
-    feats = data.feature_names if len(data.feature_names) > 1 else ()
-    return (METRICS + tuple(f"gamma_{f}" for f in feats)
-            + tuple(f"{split}_error_{g}" for g in data.group_names for split in ("train", "test")))
+    """The names the setting's probes log (:func:`featlab.probes.probe_names`): for the two-layer
+    CNN METRICS, then gamma_<feature> (several features) and train/test_error_<group>
+    (:mod:`featlab.diagnostics.patch_probes`); a family on the generic path logs its own."""
+    from featlab.probes import probe_names
+    return probe_names(setting)
 
 
 def per_run_fields(setting: Setting) -> frozenset[str]:
@@ -256,7 +252,7 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     if use_span:
         basis = SpanBasis.build(batch.X, W0)
         params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
-        if _span_moments_apply(s0, batch, s0.train.test_estimator):
+        if span_moments_apply(s0, batch):
             moments = SpanMoments.build(basis.X, W0, batch.mu[:, 0])
     groups = cnn_param_groups(s0.model)                 # W: "input", b: "bias" (span: C is W's)
     if basis is not None:
@@ -295,109 +291,22 @@ def _batch_weight(c: _Chunk, s0: Setting, t: int) -> torch.Tensor:
     return chosen / chosen.sum(1, keepdim=True)
 
 
-def _rate(hit: torch.Tensor, among: torch.Tensor) -> torch.Tensor:
-    """(L,) fraction of ``among`` that is ``hit`` (both (L, n) 0/1); NaN where ``among`` is empty."""
-    return (hit * among).sum(1) / among.sum(1)
-
-
-def _train_metrics(batch: PatchBatch, f: torch.Tensor, group_names: tuple[str, ...]
-                   ) -> dict[str, torch.Tensor]:
-    """0-1 errors on the training set, split by clean / flipped samples and by sample group.
-
-    train_error_flipped is measured against the observed (wrong) labels, so it is high while the
-    network still predicts the clean label of a flipped sample and drops when it memorizes it.
-    The log 2 test of Han et al. 2025 (l(y_i f_i) < log 2, i.e. y_i f_i > 0, flags a sample as
-    clean): ln2_precision = P(clean | flagged), ln2_recall = P(flagged | clean); NaN for runs
-    without flipped samples.
-    """
-    mask = batch.mask
-    wrong = (batch.y * f <= 0).to(mask.dtype)                               # (L, n)
-    clean = (batch.y == batch.y_clean).to(mask.dtype) * mask
-    flipped = mask - clean
-    flagged = (1 - wrong) * mask
-    has_flips = flipped.sum(1) > 0
-    nan = torch.full_like(has_flips, float("nan"), dtype=mask.dtype)
-    out = {
-        "train_error": _rate(wrong, mask),
-        "train_error_clean": _rate(wrong, clean),
-        "train_error_flipped": _rate(wrong, flipped),
-        "ln2_precision": torch.where(has_flips, _rate(clean, flagged), nan),
-        "ln2_recall": torch.where(has_flips, _rate(flagged, clean), nan),
-    }
-    for g, name in enumerate(group_names):
-        out[f"train_error_{name}"] = _rate(wrong, (batch.group == g).to(mask.dtype) * mask)
-    return out
-
-
 def _diagnostics(c: _Chunk, s0: Setting, rows: torch.Tensor, loss: torch.Tensor,
                  f: torch.Tensor, step: int, step_loss: torch.Tensor) -> dict[str, torch.Tensor]:
-    """All metric_names(s0) for the live rows ``rows`` (loss, f from a full-batch forward on the
-    training labels; step_loss: the loss of the step's objective, see train.objective)."""
+    """All metric_names(s0) for the live rows ``rows``, from the setting's probes (loss, f from
+    a full-batch forward on the training labels; step_loss: the loss of the step's objective,
+    see train.objective). A span chunk's probes run on its moments (no W rebuilt)."""
+    from featlab.probes import generic_probes
+
     sub = c if len(rows) == len(c.ids) else c.select(rows)
-    mask = sub.batch.mask
-    data = s0.data
-    out = {"train_loss": loss[rows], "step_loss": step_loss[rows]}
-    out.update(_train_metrics(sub.batch, f[rows], data.group_names))
-    if sub.moments is not None:                         # span: no W, no d-dimensional work
-        out.update(_span_probes(sub, s0, step))
-    else:
-        params = sub.primal()
-        out.update(test_metrics(s0.model, params, sub.draws, sub.batch.mu, sub.hp["sigma_p"],
-                                sub.hp["orthogonal"], data.group_names))
-        if step == 0:                                   # W = W0: gamma = rho = 0 exactly
-            zero = torch.zeros(len(rows), dtype=torch.float64, device=rows.device)
-            out.update({k: zero for k in metric_names(s0)
-                        if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
-        else:
-            dec = decompose(params["W"], sub.W0, sub.batch.mu, sub.batch.noise(), mask,
-                            sub.batch.mu_class)
-            out.update(summaries(dec, sub.batch.y, mask, data.feature_names))
-        W, W0 = params["W"].to(torch.float64), sub.W0.to(torch.float64)
-        out["weight_movement"] = (W - W0).flatten(1).norm(dim=1) / W0.flatten(1).norm(dim=1)
-    names = list(out)
+    ctx = PatchProbeContext(s0, sub.batch, sub.draws, sub.hp, sub.params, sub.W0, sub.span,
+                            sub.moments, loss[rows], step_loss[rows], f[rows], step)
+    out: dict[str, torch.Tensor] = {}
+    for probe in generic_probes(s0):
+        out.update(probe.compute(ctx))
+    names = metric_names(s0)
     stacked = torch.stack([out[k].to(torch.float64) for k in names]).cpu()   # one transfer
     return dict(zip(names, stacked))
-
-
-def _span_moments_apply(s0: Setting, batch: PatchBatch, test_estimator: str) -> bool:
-    """Whether a span chunk's diagnostics can run on its moments (:func:`_span_probes`): the
-    signal-noise data model (one feature, the basis directions are patches: mu = y_1 x_{1,signal},
-    xi_i = x_{i,noise}) with the Gaussian test estimator."""
-    return (s0.data.kind == "signal_noise" and test_estimator == "gaussian"
-            and batch.noise_basis is None and batch.mu.shape[1] == 1)
-
-
-def _span_rows(batch: PatchBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(rows, signs, valid), each (P, 1 + n): the decomposition's basis directions as patches of
-    the flattened (nK) axis: mu = y_clean_1 x_{1, signal}, then xi_i = x_{i, noise} (K = 2)."""
-    P, n, K = batch.X.shape[:3]
-    base = torch.arange(n, device=batch.X.device)[None, :] * K                # (1, n)
-    rows = torch.cat([batch.signal_patch[:, :1], base + batch.noise_idx[:, :, 0]], 1)
-    signs = torch.cat([batch.y_clean[:, :1], torch.ones_like(batch.y_clean)], 1)
-    valid = torch.cat([torch.ones_like(batch.mask[:, :1], dtype=torch.bool), batch.mask > 0], 1)
-    return rows, signs, valid
-
-
-def _span_probes(c: _Chunk, s0: Setting, step: int) -> dict[str, torch.Tensor]:
-    """Test metrics, gamma/rho summaries and weight movement of a span chunk from its float64
-    moments (:class:`featlab.train.span.SpanMoments`) and the coefficients C: the same quantities
-    as the primal diagnostics without rebuilding W (P, 2m, d)."""
-    data, C = s0.data, c.params["C"]
-    WW, Wu, delta_sq = c.moments.weight_moments(C, c.span)
-    out = test_metrics(s0.model, c.params, c.draws, c.batch.mu, c.hp["sigma_p"],
-                       c.hp["orthogonal"], data.group_names, moments=(WW, Wu))
-    W_sq = torch.diagonal(WW, dim1=1, dim2=2).sum(1)
-    if step == 0:                                       # W = W0: gamma = rho = 0 exactly
-        zero = torch.zeros(C.shape[0], dtype=torch.float64, device=C.device)
-        out.update({k: zero for k in metric_names(s0)
-                    if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
-    else:
-        rows, signs, valid = _span_rows(c.batch)
-        dec = decompose_in_span(C, c.span.gram, rows, signs, valid, W_sq, 1, c.batch.mu_class)
-        out.update(summaries(dec, c.batch.y, c.batch.mask, data.feature_names))
-    W0_sq = torch.diagonal(c.moments.W0W0, dim1=1, dim2=2).sum(1)
-    out["weight_movement"] = (delta_sq / W0_sq).sqrt()
-    return out
 
 
 def _finite_rows(loss: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
