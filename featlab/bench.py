@@ -4,15 +4,18 @@ Workload: the official Kou et al. setting (Conv1d-style CNN with bias, m = 10, n
 n_test = 1000, lr 0.1, 100 full-batch steps) over its d range. Measured in one process:
 
 1. the machine's fp32 matmul ceiling (a large square matmul, best of a few repeats);
-2. (a) one run at a time with a plain PyTorch autograd loop, the way the papers' scripts do
+2. the ``official`` kou2023-phase workload end to end (3,000 of its runs, whole chunks) with a
+   per-phase time budget (sampling, init, steps, diagnostics, store; :func:`official_budget`)
+   and its runs/s as a ratio to the per-run loop on the same runs;
+3. (a) one run at a time with a plain PyTorch autograd loop, the way the papers' scripts do
    (nn.Conv1d, CrossEntropyLoss, torch.optim.SGD, test error on a 1000-point test set), and
    (b) the same runs as a population (data, init, training, diagnostics, test error);
    printed: both runs/s and their ratio;
-3. achieved GFLOP/s of the population's training step at d = 1000, n = 80, m = 20 (step only,
+4. achieved GFLOP/s of the population's training step at d = 1000, n = 80, m = 20 (step only,
    and end to end including sampling and diagnostics) as a fraction of the ceiling;
-4. the cost of one lockstep step per optimizer/strategy (GD, Adam, sign-GD, SAM, label-noise
+5. the cost of one lockstep step per optimizer/strategy (GD, Adam, sign-GD, SAM, label-noise
    GD, mixup) relative to GD;
-5. optionally (``--full-official``) the full 1e5-run official grid end to end into a store.
+6. optionally (``--full-official``) the full 1e5-run official grid end to end into a store.
 
 FLOPs counted: the two batched matmuls per step, 2 * 2 * (n K) * d * 2m per run (K = 2 patches).
 """
@@ -34,7 +37,7 @@ from featlab.sweep import Sweep
 from featlab.train.population import RunSpec, _batch_weight, _setup, plan_chunks, train_chunk
 
 __all__ = ["machine", "matmul_ceiling", "per_run_loop", "population_time", "step_throughput",
-           "official_slice", "time_budget", "PHASES",
+           "official_slice", "time_budget", "official_budget", "PHASES",
            "mlp_workload",
            "optimizer_throughput", "run_bench"]
 
@@ -193,6 +196,40 @@ def time_budget(runs: list[RunSpec], device: str = "cpu", store: bool = True) ->
             "chunks": len(chunks), "runs": len(runs)}
 
 
+def official_budget(device: str = "cpu", quick: bool = False, say: Any = print,
+                    ceiling: float | None = None) -> dict[str, Any]:
+    """The ``official`` workload end to end with its per-phase time budget, as a ratio to the
+    per-run loop measured in the same process on every k-th of the same runs.
+
+    Runs: 3 of the preset's 100 d values (100, 600, 1090: the grid's mean d) x all 100 ||mu|| x
+    10 seeds = 3,000 runs (``quick``: 2 x 10 x 2); each d is one chunk of 1,000 runs, the full
+    grid's chunk shape, so the full grid (10^5 runs) takes about 100/3 times as long."""
+    runs = official_slice(2, 10, 2) if quick else official_slice(3, 100, 10)
+    time_budget(runs[:20], device, store=False)                    # warm-up
+    res = time_budget(runs, device)
+    sub = runs[::max(1, len(runs) // (4 if quick else 60))]
+    loop_s = per_run_loop(sub, device)
+    loop_rate = len(sub) / loop_s
+    ceiling = ceiling or matmul_ceiling(device, 512 if quick else 2048)
+    step_gflops = res["flops"] / max(res["steps"], 1e-9) / 1e9
+    out = {f"official_{k}": v for k, v in res.items()}
+    out.update({"official_loop_runs": len(sub), "official_loop_runs_per_s": loop_rate,
+                "official_ratio": res["runs_per_s"] / loop_rate,
+                "official_step_gflops": step_gflops, "official_step_ceiling_frac": step_gflops / ceiling,
+                "official_full_grid_s_est": res["total_s"] * 100_000 / len(runs)})
+    total = res["total_s"]
+    say(f"official kou2023 workload ({len(runs)} runs of the preset: d in "
+        f"{sorted({r.setting.data.d for r in runs})}, {res['chunks']} chunks): end to end "
+        f"{total:.2f}s ({res['runs_per_s']:.0f} runs/s) = {out['official_ratio']:.0f}x the per-run "
+        f"loop ({loop_rate:.2f} runs/s, timed on {len(sub)} of the same runs); full grid "
+        f"(1e5 runs) ~ {out['official_full_grid_s_est']:.0f}s at this rate")
+    say("  per phase: " + "; ".join(
+        f"{k} {res[k]:.2f}s ({res[k] / total:.0%})" for k in PHASES + ("planning",))
+        + f"; the steps run {step_gflops:.1f} GFLOP/s = {out['official_step_ceiling_frac']:.1%} of "
+          f"the matmul ceiling")
+    return out
+
+
 def _bench_setting(d: int, n: int, m: int, steps: int):
     """The official Kou setting at the throughput workload's size (final-step logging only)."""
     return override(kou_quick().setting, {"data.d": d, "data.n": n, "model.m": m,
@@ -332,6 +369,7 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
     out: dict[str, Any] = {"machine": machine(), "device": device}
     out["ceiling_gflops"] = matmul_ceiling(device, 512 if quick else 2048)
     say(f"fp32 matmul ceiling: {out['ceiling_gflops']:.1f} GFLOP/s")
+    out.update(official_budget(device, quick, say, out["ceiling_gflops"]))
     runs = _workload(2, 2, 2) if quick else _workload(10, 5, 6)
     loop_s = per_run_loop(runs, device)
     reps = 1 if quick else 3
