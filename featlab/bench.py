@@ -134,7 +134,7 @@ def population_time(runs: list[RunSpec], device: str = "cpu", span: bool | None 
     :func:`featlab.train.population.train_chunk`; False = primal matmuls only)."""
     t0 = time.perf_counter()
     flops = 0.0
-    for chunk in plan_chunks(runs, device):
+    for chunk in plan_chunks(runs, device, span=span):
         flops += train_chunk(chunk, device, span=span).flops
     _sync(device)
     return time.perf_counter() - t0, flops
@@ -246,7 +246,8 @@ def _step_seconds(setting, device: str, steps: int, span: bool = False, vmap: bo
     from featlab.train.objective import step_gradient
     from featlab.train.span import loss_and_grad_any
 
-    chunk = plan_chunks([RunSpec(setting, s) for s in range(4096)], device)[0]
+    chunk = plan_chunks([RunSpec(setting, s) for s in range(4096)], device,
+                        span=False if (vmap or not span) else None)[0]
     c, opt = _setup(chunk, device, span, vmap)
     grad_fn = loss_and_grad_any
     if vmap:
@@ -280,14 +281,18 @@ def step_throughput(device: str = "cpu", d: int = 1000, n: int = 80, m: int = 20
     train_chunk end to end on the primal path; and how much faster the span step is."""
     setting = _bench_setting(d, n, m, steps)
     chunk, step_s = _step_seconds(setting, device, steps)
-    _, span_s = _step_seconds(setting, device, steps, span=True)
+    span_chunk, span_s = _step_seconds(setting, device, steps, span=True)
     _, vmap_s = _step_seconds(setting, device, steps, vmap=True)
-    P = len(chunk)
+    P, P_span = len(chunk), len(span_chunk)              # the span path plans larger chunks
     flop_step = 2 * 2 * P * n * 2 * d * 2 * m
     res = train_chunk(chunk, device, span=False)
-    return {"d": d, "n": n, "m": m, "P": P, "step_gflops": flop_step / step_s / 1e9,
+    per_run = lambda sec, k: 1e6 * sec / k  # noqa: E731  (us per run and step)
+    return {"d": d, "n": n, "m": m, "P": P, "P_span": P_span,
+            "step_gflops": flop_step / step_s / 1e9,
             "end_to_end_gflops": res.flops / res.wall_s / 1e9, "chunk_s": res.wall_s,
-            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s, "span_speedup": step_s / span_s,
+            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s,
+            "step_us_per_run": per_run(step_s, P), "span_step_us_per_run": per_run(span_s, P_span),
+            "span_speedup": per_run(step_s, P) / per_run(span_s, P_span),
             "vmap_step_ms": 1e3 * vmap_s, "vmap_vs_analytic": vmap_s / step_s}
 
 
@@ -395,7 +400,8 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
         f"{thr['step_gflops']:.1f} GFLOP/s = {thr['step_gflops'] / out['ceiling_gflops']:.0%} of the "
         f"ceiling; end to end (sampling, init, diagnostics) {thr['end_to_end_gflops']:.1f} GFLOP/s = "
         f"{thr['end_to_end_gflops'] / out['ceiling_gflops']:.0%}; the span step takes "
-        f"{thr['span_step_ms']:.2f} ms vs {thr['step_ms']:.2f} ms ({thr['span_speedup']:.1f}x faster); "
+        f"{thr['span_step_us_per_run']:.2f} us per run (P = {thr['P_span']}) vs "
+        f"{thr['step_us_per_run']:.2f} us ({thr['span_speedup']:.1f}x faster); "
         f"the generic vmap step {thr['vmap_step_ms']:.2f} ms = {thr['vmap_vs_analytic']:.2f}x the "
         f"analytic step")
     mw = mlp_workload(device, P=16 if quick else 256, width=64 if quick else 256,

@@ -135,7 +135,7 @@ def _patches(s: Setting) -> int:
 
 
 def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
-                memory_budget: float | None = None) -> list[list[RunSpec]]:
+                memory_budget: float | None = None, span: bool | None = None) -> list[list[RunSpec]]:
     """Group runs by structural key (order kept) and split each group into chunks.
 
     CPU, primal path: about 8 MB of training data per chunk, at least 16 runs (the batched
@@ -143,7 +143,8 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
     (:func:`featlab.train.span.span_eligible`): the loop touches only the Gram matrices and the
     (2m, nK) coefficient tensors, so the chunk is sized by those (about 32 MB of them, up to
     4096 runs: the per-op overhead is then spread over thousands of runs) within the memory
-    budget. CUDA: half of the free memory. ``chunk_size`` overrides all.
+    budget. CUDA: half of the free memory. ``chunk_size`` overrides all; ``span=False``: size
+    for the primal path (the chunks will be trained with ``train_chunk(..., span=False)``).
     """
     def size_of(group: list[RunSpec]) -> int:
         s0 = group[0].setting
@@ -160,7 +161,7 @@ def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None
         fit = max(1, budget // total_b)
         nK, M = n_max * _patches(s0), 2 * s0.model.m
         strategy = strategy_of([r.setting.optim for r in group])
-        if span_eligible(s0, strategy.mixup, strategy.sam, nK):
+        if span is not False and span_eligible(s0, strategy.mixup, strategy.sam, nK):
             step_b = _dtype(s0).itemsize * (nK * nK + 4 * M * nK)
             return int(min(4096, max(16, 32 * 2**20 // step_b), fit))
         return int(min(4096, max(16, 8 * 2**20 // data_b), fit))
