@@ -4,15 +4,18 @@ Workload: the official Kou et al. setting (Conv1d-style CNN with bias, m = 10, n
 n_test = 1000, lr 0.1, 100 full-batch steps) over its d range. Measured in one process:
 
 1. the machine's fp32 matmul ceiling (a large square matmul, best of a few repeats);
-2. (a) one run at a time with a plain PyTorch autograd loop, the way the papers' scripts do
+2. the ``official`` kou2023-phase workload end to end (3,000 of its runs, whole chunks) with a
+   per-phase time budget (sampling, init, steps, diagnostics, store; :func:`official_budget`)
+   and its runs/s as a ratio to the per-run loop on the same runs;
+3. (a) one run at a time with a plain PyTorch autograd loop, the way the papers' scripts do
    (nn.Conv1d, CrossEntropyLoss, torch.optim.SGD, test error on a 1000-point test set), and
    (b) the same runs as a population (data, init, training, diagnostics, test error);
    printed: both runs/s and their ratio;
-3. achieved GFLOP/s of the population's training step at d = 1000, n = 80, m = 20 (step only,
+4. achieved GFLOP/s of the population's training step at d = 1000, n = 80, m = 20 (step only,
    and end to end including sampling and diagnostics) as a fraction of the ceiling;
-4. the cost of one lockstep step per optimizer/strategy (GD, Adam, sign-GD, SAM, label-noise
+5. the cost of one lockstep step per optimizer/strategy (GD, Adam, sign-GD, SAM, label-noise
    GD, mixup) relative to GD;
-5. optionally (``--full-official``) the full 1e5-run official grid end to end into a store.
+6. optionally (``--full-official``) the full 1e5-run official grid end to end into a store.
 
 FLOPs counted: the two batched matmuls per step, 2 * 2 * (n K) * d * 2m per run (K = 2 patches).
 """
@@ -35,6 +38,7 @@ from featlab.sweep import Sweep
 from featlab.train.population import RunSpec, _batch_weight, _setup, plan_chunks, train_chunk
 
 __all__ = ["machine", "matmul_ceiling", "per_run_loop", "population_time", "step_throughput",
+           "official_slice", "time_budget", "official_budget", "PHASES",
            "mlp_workload",
            "optimizer_throughput", "run_bench"]
 
@@ -131,10 +135,100 @@ def population_time(runs: list[RunSpec], device: str = "cpu", span: bool | None 
     :func:`featlab.train.population.train_chunk`; False = primal matmuls only)."""
     t0 = time.perf_counter()
     flops = 0.0
-    for chunk in plan_chunks(runs, device):
+    for chunk in plan_chunks(runs, device, span=span):
         flops += train_chunk(chunk, device, span=span).flops
     _sync(device)
     return time.perf_counter() - t0, flops
+
+
+def official_slice(n_d: int = 3, n_mu: int = 100, seeds: int = 10) -> list[RunSpec]:
+    """Runs of the ``official`` kou2023-phase preset: ``n_d`` of its d values (spread over
+    100..1090, so each d keeps all its ||mu|| x seed runs, the full grid's chunk shape) x the
+    first ``n_mu`` of its ||mu|| values spread over 0..9.9, ``seeds`` seeds."""
+    from featlab.experiments.kou2023_phase import official
+
+    sweep = official()
+    grid = dict(sweep.grid)
+    ds, mus = grid["data.d"], grid["data.mu_norm"]
+    pick = lambda xs, k: [xs[round(i * (len(xs) - 1) / max(k - 1, 1))] for i in range(k)]  # noqa: E731
+    return Sweep(sweep.setting, {"data.mu_norm": pick(mus, n_mu), "data.d": pick(ds, n_d)},
+                 seeds=seeds).runs()
+
+
+PHASES = ("sampling", "init", "steps", "diagnostics", "store")
+
+
+def time_budget(runs: list[RunSpec], device: str = "cpu", store: bool = True) -> dict[str, Any]:
+    """Train ``runs`` as populations end to end and split the time into :data:`PHASES`:
+    sampling (training data and test draws), init (parameters, placement, span basis), steps
+    (the lockstep loop without its logging), diagnostics (the logged metrics), store (writing
+    each chunk into a fresh DuckDB store, as ``featlab run`` does), plus planning. Returns the
+    seconds per phase, ``total_s``, ``runs_per_s`` and the steps' matmul ``flops``."""
+    from featlab.store import Store
+
+    t0 = time.perf_counter()
+    phases = dict.fromkeys(PHASES, 0.0)
+    flops = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        st = Store(tmp) if store else None
+        if st is not None:
+            st.begin_sweep("bench", experiment="kou2023-phase", preset="official", paper="",
+                           claim="", spec={}, n_runs=len(runs))
+        t = time.perf_counter()
+        chunks = plan_chunks(runs, device)
+        phases["planning"] = time.perf_counter() - t
+        for chunk in chunks:
+            res = train_chunk(chunk, device)
+            flops += res.flops
+            for k, v in res.phases.items():
+                phases[k] += v
+            if st is not None:
+                t = time.perf_counter()
+                st.write_chunk("bench", res)
+                phases["store"] += time.perf_counter() - t
+        if st is not None:
+            t = time.perf_counter()
+            st.ingest("bench")                      # the batches not yet ingested
+            phases["store"] += time.perf_counter() - t
+            st.close()
+    _sync(device)
+    total = time.perf_counter() - t0
+    return {**phases, "total_s": total, "runs_per_s": len(runs) / total, "flops": flops,
+            "chunks": len(chunks), "runs": len(runs)}
+
+
+def official_budget(device: str = "cpu", quick: bool = False, say: Any = print,
+                    ceiling: float | None = None) -> dict[str, Any]:
+    """The ``official`` workload end to end with its per-phase time budget, as a ratio to the
+    per-run loop measured in the same process on every k-th of the same runs.
+
+    Runs: 3 of the preset's 100 d values (100, 600, 1090: the grid's mean d) x all 100 ||mu|| x
+    10 seeds = 3,000 runs (``quick``: 2 x 10 x 2); each d is one chunk of 1,000 runs, the full
+    grid's chunk shape, so the full grid (10^5 runs) takes about 100/3 times as long."""
+    runs = official_slice(2, 10, 2) if quick else official_slice(3, 100, 10)
+    time_budget(runs[:20], device, store=False)                    # warm-up
+    res = time_budget(runs, device)
+    sub = runs[::max(1, len(runs) // (4 if quick else 60))]
+    loop_s = per_run_loop(sub, device)
+    loop_rate = len(sub) / loop_s
+    ceiling = ceiling or matmul_ceiling(device, 512 if quick else 2048)
+    step_gflops = res["flops"] / max(res["steps"], 1e-9) / 1e9
+    out = {f"official_{k}": v for k, v in res.items()}
+    out.update({"official_loop_runs": len(sub), "official_loop_runs_per_s": loop_rate,
+                "official_ratio": res["runs_per_s"] / loop_rate,
+                "official_step_gflops": step_gflops, "official_step_ceiling_frac": step_gflops / ceiling,
+                "official_full_grid_s_est": res["total_s"] * 100_000 / len(runs)})
+    total = res["total_s"]
+    say(f"official kou2023 workload ({len(runs)} runs of the preset: d in "
+        f"{sorted({r.setting.data.d for r in runs})}, {res['chunks']} chunks): end to end "
+        f"{total:.2f}s ({res['runs_per_s']:.0f} runs/s) = {out['official_ratio']:.0f}x the per-run "
+        f"loop ({loop_rate:.2f} runs/s, timed on {len(sub)} of the same runs); full grid "
+        f"(1e5 runs) ~ {out['official_full_grid_s_est']:.0f}s at this rate")
+    say("  per phase: " + "; ".join(
+        f"{k} {res[k]:.2f}s ({res[k] / total:.0%})" for k in PHASES + ("planning",))
+        + f"; the steps run {step_gflops:.1f} GFLOP/s = {out['official_step_ceiling_frac']:.1%} of "
+          f"the matmul ceiling")
+    return out
 
 
 def _bench_setting(d: int, n: int, m: int, steps: int):
@@ -153,7 +247,8 @@ def _step_seconds(setting, device: str, steps: int, span: bool = False, vmap: bo
     from featlab.train.objective import step_gradient
     from featlab.train.span import loss_and_grad_any
 
-    chunk = plan_chunks([RunSpec(setting, s) for s in range(4096)], device)[0]
+    chunk = plan_chunks([RunSpec(setting, s) for s in range(4096)], device,
+                        span=False if (vmap or not span) else None)[0]
     c, opt = _setup(chunk, device, span, vmap)
     grad_fn = loss_and_grad_any
     if vmap:
@@ -187,14 +282,18 @@ def step_throughput(device: str = "cpu", d: int = 1000, n: int = 80, m: int = 20
     train_chunk end to end on the primal path; and how much faster the span step is."""
     setting = _bench_setting(d, n, m, steps)
     chunk, step_s = _step_seconds(setting, device, steps)
-    _, span_s = _step_seconds(setting, device, steps, span=True)
+    span_chunk, span_s = _step_seconds(setting, device, steps, span=True)
     _, vmap_s = _step_seconds(setting, device, steps, vmap=True)
-    P = len(chunk)
+    P, P_span = len(chunk), len(span_chunk)              # the span path plans larger chunks
     flop_step = 2 * 2 * P * n * 2 * d * 2 * m
     res = train_chunk(chunk, device, span=False)
-    return {"d": d, "n": n, "m": m, "P": P, "step_gflops": flop_step / step_s / 1e9,
+    per_run = lambda sec, k: 1e6 * sec / k  # noqa: E731  (us per run and step)
+    return {"d": d, "n": n, "m": m, "P": P, "P_span": P_span,
+            "step_gflops": flop_step / step_s / 1e9,
             "end_to_end_gflops": res.flops / res.wall_s / 1e9, "chunk_s": res.wall_s,
-            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s, "span_speedup": step_s / span_s,
+            "step_ms": 1e3 * step_s, "span_step_ms": 1e3 * span_s,
+            "step_us_per_run": per_run(step_s, P), "span_step_us_per_run": per_run(span_s, P_span),
+            "span_speedup": per_run(step_s, P) / per_run(span_s, P_span),
             "vmap_step_ms": 1e3 * vmap_s, "vmap_vs_analytic": vmap_s / step_s}
 
 
@@ -276,6 +375,7 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
     out: dict[str, Any] = {"machine": machine(), "device": device}
     out["ceiling_gflops"] = matmul_ceiling(device, 512 if quick else 2048)
     say(f"fp32 matmul ceiling: {out['ceiling_gflops']:.1f} GFLOP/s")
+    out.update(official_budget(device, quick, say, out["ceiling_gflops"]))
     runs = _workload(2, 2, 2) if quick else _workload(10, 5, 6)
     loop_s = per_run_loop(runs, device)
     reps = 1 if quick else 3
@@ -301,7 +401,8 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
         f"{thr['step_gflops']:.1f} GFLOP/s = {thr['step_gflops'] / out['ceiling_gflops']:.0%} of the "
         f"ceiling; end to end (sampling, init, diagnostics) {thr['end_to_end_gflops']:.1f} GFLOP/s = "
         f"{thr['end_to_end_gflops'] / out['ceiling_gflops']:.0%}; the span step takes "
-        f"{thr['span_step_ms']:.2f} ms vs {thr['step_ms']:.2f} ms ({thr['span_speedup']:.1f}x faster); "
+        f"{thr['span_step_us_per_run']:.2f} us per run (P = {thr['P_span']}) vs "
+        f"{thr['step_us_per_run']:.2f} us ({thr['span_speedup']:.1f}x faster); "
         f"the generic vmap step {thr['vmap_step_ms']:.2f} ms = {thr['vmap_vs_analytic']:.2f}x the "
         f"analytic step")
     mw = mlp_workload(device, P=16 if quick else 256, width=64 if quick else 256,

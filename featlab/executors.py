@@ -53,8 +53,6 @@ class Inline:
 
     def run(self, store: Any, sweep_id: str, chunks: list[list], device: str,
             progress: Callable[[float], None] | None, on_chunk: Callable[[int], None]) -> None:
-        from featlab.store import INGEST_WAIT_S
-
         for chunk in chunks:
             P = len(chunk)
             advanced = [0.0]
@@ -67,7 +65,7 @@ class Inline:
                         progress(frac)
 
             train_shard(store.root, sweep_id, chunk, device, self.name, on_step)
-            store.ingest(sweep_id, wait=INGEST_WAIT_S)
+            store.ingest_due(sweep_id)                           # batched; run_sweep ingests the rest
             if progress is not None:
                 progress(P - advanced[0])
             on_chunk(P)

@@ -29,8 +29,11 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
 A probe that needs data beyond the train and test splits names them in ``splits``; the trainer
 samples them from the run's data model (its own streams) as X_<split>, y_<split>.
 
-The two-layer CNN on patch data keeps its own probes (the signal-noise decomposition gamma/rho and
-the Gaussian test estimator; :mod:`featlab.diagnostics`) in :mod:`featlab.train.population`.
+The two-layer CNN on patch data (its analytic / span trainer, :mod:`featlab.train.population`)
+has its own probes, registered here from :mod:`featlab.diagnostics.patch_probes`: ``train_fit``,
+``gaussian_test`` (the Gaussian test estimator), ``signal_noise_decomposition`` (gamma/rho),
+``cnn_weight_movement``, ``feature_gammas``, ``group_errors``; their names, in registry order,
+are the stored column order of the CNN sweeps. The generic probes do not apply to it.
 """
 
 from __future__ import annotations
@@ -223,12 +226,21 @@ def _neural_collapse(ctx) -> dict[str, torch.Tensor]:
     rows = [nc_metrics(H[i], ctx.data["y"][i], ctx.params[out_key][i], ctx.f[i], C)
             for i in range(H.shape[0])]
     return {k: torch.stack([r[k] for r in rows]) for k in NC_NAMES}
+def _generic(s) -> bool:
+    from featlab.diagnostics.patch_probes import applies_to_patch_cnn
+    return not applies_to_patch_cnn(s)
+
+
+def _patch_probes() -> dict[str, Probe]:
+    from featlab.diagnostics.patch_probes import PATCH_PROBES
+    return {name: Probe(name, applies, names, compute)
+            for name, applies, names, compute in PATCH_PROBES}
 
 
 PROBES: dict[str, Probe] = {
-    "loss_error": Probe("loss_error", lambda s: True, _loss_names, _loss_error),
-    "weight_movement": Probe("weight_movement", lambda s: True, _movement_names, _movement),
-    "act_scale": Probe("act_scale", lambda s: "act_scale" in _family(s).probes,
+    "loss_error": Probe("loss_error", _generic, _loss_names, _loss_error),
+    "weight_movement": Probe("weight_movement", _generic, _movement_names, _movement),
+    "act_scale": Probe("act_scale", lambda s: _generic(s) and "act_scale" in _family(s).probes,
                        lambda s: tuple(f"act_scale_{k}" for k in _layers(s)), _act_scale),
     "ntk": Probe("ntk", lambda s: "ntk" in _family(s).probes and _task(s).name == "regression",
                  lambda s: ("ntk_distance", "lin_test_loss"), _ntk),
@@ -242,11 +254,12 @@ PROBES: dict[str, Probe] = {
     "neural_collapse": Probe("neural_collapse", _applies_nc,
                              lambda s: ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_w_equinorm",
                                         "nc2_w_equiangular", "nc3", "nc4"), _neural_collapse),
+    **_patch_probes(),
 }
 
 
 def generic_probes(setting) -> list[Probe]:
-    """The probes that apply to ``setting`` (registry order)."""
+    """The probes that apply to ``setting`` (registry order; any family and data model)."""
     return [p for p in PROBES.values() if p.applies(setting)]
 
 

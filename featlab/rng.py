@@ -10,10 +10,12 @@ indices, per-step label noise) comes from a counter-based hash, :func:`hash_unif
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import torch
 
-__all__ = ["stream_seed", "generator", "run_key", "hash_uniform", "hash_beta"]
+__all__ = ["stream_seed", "generator", "run_key", "hash_uniform", "hash_beta", "for_each_run"]
 
 _MASK63 = (1 << 63) - 1
 
@@ -27,6 +29,25 @@ def stream_seed(seed: int, stream: str) -> int:
 def generator(seed: int, stream: str) -> torch.Generator:
     """A CPU generator for one run's stream (CPU so results do not depend on the device)."""
     return torch.Generator().manual_seed(stream_seed(seed, stream))
+
+
+def for_each_run(draw: Callable[[int], None], count: int, min_per_thread: int = 64) -> None:
+    """``draw(p)`` for p in range(count), split into contiguous blocks over up to
+    ``torch.get_num_threads()`` threads (torch's generators release the GIL while they fill a
+    tensor). Each ``draw(p)`` must use only run p's generators and write only run p's slice, so
+    the result does not depend on the thread count."""
+    workers = min(torch.get_num_threads(), count // min_per_thread)
+    if workers <= 1:
+        for p in range(count):
+            draw(p)
+        return
+
+    def block(k: int) -> None:
+        for p in range(k * count // workers, (k + 1) * count // workers):
+            draw(p)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(block, range(workers)))               # re-raises a worker's error
 
 
 def run_key(seed: int, stream: str) -> int:

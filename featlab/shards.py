@@ -81,21 +81,43 @@ def chunk_tables(sweep_id: str, result: Any, prov: dict[str, Any],
 
     runs = result.runs
     run_ids = [f"{sweep_id}:{r.hash}" for r in runs]
+    P = len(runs)
+    per_setting: dict[int, tuple[str, list]] = {}              # id(setting) -> (JSON, params rows)
+    for r in runs:
+        if id(r.setting) not in per_setting:
+            flat = flatten(r.setting).items()
+            per_setting[id(r.setting)] = (json.dumps(to_dict(r.setting)),
+                                          [(k, float(v) if _num(v) else None,
+                                            None if _num(v) else str(v)) for k, v in flat])
+    points: dict[Any, str] = {}
+
+    def point_json(point: tuple) -> str:
+        try:
+            hit = points.get(point)
+        except TypeError:                                        # unhashable grid values
+            return json.dumps(dict(point), default=str)
+        if hit is None:
+            hit = points[point] = json.dumps(dict(point), default=str)
+        return hit
+
     run_rows = pd.DataFrame({
         "run_id": run_ids, "sweep_id": sweep_id, "config_hash": [r.hash for r in runs],
         "seed": [r.seed for r in runs], "status": result.status,
-        "steps": np.asarray(result.steps).astype(int), "wall_s": result.wall_s / max(len(runs), 1),
-        "point": [json.dumps(dict(r.point), default=str) for r in runs],
-        "config": [json.dumps(to_dict(r.setting)) for r in runs],
+        "steps": np.asarray(result.steps).astype(int), "wall_s": result.wall_s / max(P, 1),
+        "point": [point_json(r.point) for r in runs],
+        "config": [per_setting[id(r.setting)][0] for r in runs],
         **prov, "started_at": started_at or _now(), "finished_at": _now(),
     })
-    par = [(rid, k, float(v) if _num(v) else None, None if _num(v) else str(v))
-           for rid, r in zip(run_ids, runs) for k, v in flatten(r.setting).items()]
+    par = [(rid, *row) for rid, r in zip(run_ids, runs) for row in per_setting[id(r.setting)][1]]
     par += [(rid, "seed", float(r.seed), None) for rid, r in zip(run_ids, runs)]
     params = pd.DataFrame(par, columns=["run_id", "name", "value", "text"])
-    summary = pd.DataFrame([(rid, k, float(v[i]) if np.isfinite(v[i]) else None)
-                            for k, v in result.final.items() for i, rid in enumerate(run_ids)],
-                           columns=["run_id", "name", "value"])
+    names_f = list(result.final)
+    vals_f = (np.concatenate([np.asarray(result.final[k], dtype=float) for k in names_f])
+              if names_f and P else np.zeros(0))
+    summary = pd.DataFrame({                                     # metric-major, as before
+        "run_id": np.tile(np.asarray(run_ids, dtype=object), len(names_f)),
+        "name": np.repeat(np.asarray(names_f, dtype=object), P),
+        "value": np.where(np.isfinite(vals_f), vals_f, np.nan)})   # non-finite -> NULL
     ids = np.asarray(run_ids, dtype=object)
     names = list(result.log_values)
     R = len(result.log_run)

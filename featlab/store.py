@@ -48,6 +48,9 @@ DB_NAME = "featlab.duckdb"
 WAIT_S = 60.0
 #: seconds a training loop waits to ingest a chunk before leaving it as a shard for later
 INGEST_WAIT_S = 0.5
+#: a training loop ingests its shards at most this often (each chunk is durable as a shard the
+#: moment it is written; one ingestion of many shards costs about as much as one of a single one)
+INGEST_EVERY_S = 10.0
 #: runs columns added after the first release (provenance); old stores get them on open
 _RUN_COLUMNS_ADDED = (("host", "VARCHAR"), ("executor", "VARCHAR"), ("slurm_job_id", "VARCHAR"),
                       ("slurm_array_task_id", "VARCHAR"))
@@ -126,6 +129,7 @@ class Store:
         self.root = Path(root)
         self.path = self.root / DB_NAME
         self.read_only = read_only
+        self._last_ingest = float("-inf")         # the first due ingestion runs (and hides bad shards)
         if read_only:
             if not self.path.exists():
                 raise StoreError(f"no results store at {self.path}; run an experiment first "
@@ -257,7 +261,15 @@ class Store:
         prov = run_provenance(result.device, executor)
         sid = shard_id([r.hash for r in result.runs])
         write_shard(self.root, sweep_id, sid, chunk_tables(sweep_id, result, prov, started_at))
-        self.ingest(sweep_id, wait=INGEST_WAIT_S)
+        self.ingest_due(sweep_id)
+
+    def ingest_due(self, sweep_id: str, every: float = INGEST_EVERY_S) -> int | None:
+        """:meth:`ingest` (waiting at most INGEST_WAIT_S) if ``every`` seconds have passed since
+        this Store's last ingestion, else nothing (0): the store is written in large batches while
+        readers and resume already see the shards. Whoever ends a sweep calls :meth:`ingest`."""
+        if time.monotonic() - self._last_ingest < every:
+            return 0
+        return self.ingest(sweep_id, wait=INGEST_WAIT_S)
 
     def ingest(self, sweep_id: str | None = None, wait: float = WAIT_S) -> int | None:
         """Copy the complete shards (of one sweep, or all) into the database in one transaction,
@@ -280,6 +292,7 @@ class Store:
                     raise
                 for shard in shards:             # after the commit; a crash here re-ingests nothing
                     mark_ingested(shard)
+                self._last_ingest = time.monotonic()
                 return added
         except StoreBusy:
             return None

@@ -22,7 +22,7 @@ from featlab.data import teacher_student
 from featlab.data import xor
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
-__all__ = ["PatchBatch", "sample_run", "stack_runs", "noise_form", "REGISTRY"]
+__all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY"]
 
 REGISTRY = {
     "signal_noise": signal_noise,
@@ -40,3 +40,15 @@ def sample_run(cfg, seed: int, n: int, split: str, dtype: torch.dtype = torch.fl
                ) -> dict[str, torch.Tensor]:
     """One run's dataset from the data model ``cfg.kind`` (see the module docstring)."""
     return REGISTRY[cfg.kind].sample_run(cfg, seed, n, split, dtype)
+
+
+def sample_batch(cfgs: list, seeds: list[int], split: str, dtype: torch.dtype = torch.float32,
+                 n: list[int] | None = None) -> PatchBatch:
+    """The runs' datasets stacked on the population axis (``n``: per-run sample counts, default
+    each ``cfg.n``): the data model's vectorized ``sample_batch`` when it has one (same draws as
+    its ``sample_run``), else :func:`stack_runs` of ``sample_run`` per run."""
+    module = REGISTRY[cfgs[0].kind]
+    ns = [c.n for c in cfgs] if n is None else list(n)
+    if hasattr(module, "sample_batch"):
+        return module.sample_batch(cfgs, seeds, split, dtype, ns)
+    return stack_runs([module.sample_run(c, s, k, split, dtype) for c, s, k in zip(cfgs, seeds, ns)])

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import torch
 
 from featlab.config import SignalNoiseData
-from featlab.rng import generator
+from featlab.rng import for_each_run, generator
 
-__all__ = ["PatchBatch", "sample_run", "two_patch_run", "stack_runs", "signal_vector", "noise_form"]
+__all__ = ["PatchBatch", "sample_run", "sample_batch", "two_patch_run", "stack_runs", "signal_vector",
+           "noise_form"]
 
 
 _FIELDS = ("X", "y", "y_clean", "mask", "signal_patch", "mu", "mu_class", "noise_idx", "group",
@@ -134,6 +135,58 @@ def two_patch_run(g: torch.Generator, cfg, split: str, y_clean: torch.Tensor, mu
     X = torch.stack([first, second], dim=1)                                  # (n, 2, d)
     return {"X": X, "y": y, "y_clean": y_clean, "signal_patch": signal_patch, "mu": mu[None, :],
             "mu_class": torch.ones(1, dtype=X.dtype), "noise_idx": (1 - signal_patch)[:, None]}
+
+
+def sample_batch(cfgs: list[SignalNoiseData], seeds: list[int], split: str,
+                 dtype: torch.dtype = torch.float32, n: list[int] | None = None) -> PatchBatch:
+    """``stack_runs([sample_run(c, s, c.n, split, dtype) ...])`` for runs that share d, without
+    per-run tensor work: each run's generator draws its labels, noise, patch order and flips
+    (the same calls in the same order as :func:`sample_run`, straight into the population's
+    buffers), and the arithmetic (scaling by sigma_p, the signal patches y mu, the patch order,
+    the flips) is done once for the whole chunk. Bit-identical to the per-run path
+    (``tests/test_sampling.py``). ``n``: per-run sample counts (default ``cfg.n``; the test
+    split passes ``n_test``)."""
+    P, d = len(cfgs), cfgs[0].d
+    ns = [c.n for c in cfgs] if n is None else list(n)
+    n_max = max(ns)
+    stream = "data" if split == "train" else "test"
+    labels = torch.zeros(P, n_max, dtype=torch.long)
+    xi = torch.zeros(P, n_max, d, dtype=dtype)
+    pos = torch.zeros(P, n_max, dtype=torch.long)
+    u = torch.ones(P, n_max, dtype=torch.float64)
+    mu = torch.zeros(P, d, dtype=dtype)
+    def draw(p: int) -> None:
+        cfg, seed, n_p = cfgs[p], seeds[p], ns[p]
+        g = generator(seed, stream)
+        if cfg.mu_direction == "e1":
+            mu[p, 0] = cfg.mu_norm
+        else:
+            mu[p] = signal_vector(cfg, seed, dtype)
+        torch.randint(0, 2, (n_p,), generator=g, out=labels[p, :n_p])
+        torch.randn(n_p, d, generator=g, dtype=dtype, out=xi[p, :n_p])
+        if cfg.noise == "orthogonal":                   # the per-run projection, as in sample_run
+            x = xi[p, :n_p].mul_(cfg.sigma_p)
+            unit = _unit(mu[p])
+            x -= (x @ unit)[:, None] * unit[None, :]
+        if cfg.signal_position == "random":
+            torch.randint(0, 2, (n_p,), generator=g, out=pos[p, :n_p])
+        torch.rand(n_p, generator=g, dtype=torch.float64, out=u[p, :n_p])
+
+    for_each_run(draw, P)
+    mask = (torch.arange(n_max)[None, :] < torch.tensor(ns)[:, None]).to(dtype)   # (P, n)
+    scale = torch.tensor([1.0 if c.noise == "orthogonal" else c.sigma_p for c in cfgs], dtype=dtype)
+    xi.mul_(scale[:, None, None])                                           # isotropic: sigma_p xi
+    y_clean = torch.where(mask > 0, labels.to(dtype) * 2 - 1, torch.zeros((), dtype=dtype))  # (P, n)
+    rate = torch.tensor([c.flip_p if (split == "train" or c.flip_test) else 0.0 for c in cfgs],
+                        dtype=torch.float64)
+    y = torch.where(u < rate[:, None], -y_clean, y_clean)
+    signal = y_clean[:, :, None] * mu[:, None, :]                           # (P, n, d)
+    first = (pos == 0)[:, :, None]
+    X = torch.empty(P, n_max, 2, d, dtype=dtype)                            # (P, n, K, d)
+    torch.where(first, signal, xi, out=X[:, :, 0])
+    torch.where(first, xi, signal, out=X[:, :, 1])
+    return PatchBatch(X, y, y_clean, mask, pos, mu[:, None, :], torch.ones(P, 1, dtype=dtype),
+                      (1 - pos)[:, :, None] * (mask > 0)[:, :, None])
 
 
 def stack_runs(runs: list[dict[str, torch.Tensor]]) -> PatchBatch:

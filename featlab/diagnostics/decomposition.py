@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Decomposition", "decompose", "summaries"]
+__all__ = ["Decomposition", "decompose", "decompose_in_span", "summaries"]
 
 
 @dataclass
@@ -89,6 +89,46 @@ def decompose(W: torch.Tensor, W0: torch.Tensor, mu: torch.Tensor, xi: torch.Ten
     gamma = (j[None, :, None] * c[:, None, :] * C[:, :, :S]).reshape(P, 2, m, S)
     rho = C[:, :, S:].reshape(P, 2, m, n, K_n)
     return Decomposition(gamma, rho, residual)
+
+
+def decompose_in_span(C: torch.Tensor, gram: torch.Tensor, rows: torch.Tensor, signs: torch.Tensor,
+                      valid: torch.Tensor, W_sq: torch.Tensor, S: int,
+                      mu_class: torch.Tensor | None = None, K_n: int = 1) -> Decomposition:
+    r""":func:`decompose` for weights in the span representation, without d-dimensional work.
+
+    W - W_0 = C X with C (P, 2m, nK) and the patches X (P, nK, d) given only through their Gram
+    matrix ``gram`` = X X^T (P, nK, nK). Applies when every basis direction is a patch up to sign:
+    B_r = signs_r x_{rows_r} / \|x_{rows_r}\|^2 (``rows``, ``signs``: (P, S + n K_n); for
+    signal-noise data mu = y_1 x_{1, signal} and xi_i = x_{i, noise}), i.e. B = A X with a sparse
+    A (one entry per row). Then B B^T = A gram A^T, (W - W_0) B^T = C gram A^T, and the same
+    least-squares coefficients as :func:`decompose` follow from (S + n K_n)-sized systems; the
+    residual is computed on the coefficients, E = C - C_dec A, as
+    \|W - W_0 - C_dec B\|_F^2 = tr(E gram E^T) (no cancellation), over ``W_sq`` = \|W\|_F^2 (P,).
+    ``valid`` (P, S + n K_n): rows that exist (nonzero feature, real sample); rows S.. are the
+    noise directions in (sample, noise patch) order. Float64.
+    """
+    C, gram = C.to(torch.float64), gram.to(torch.float64)
+    P, M, nK = C.shape
+    R = rows.shape[1]
+    sq = torch.gather(torch.diagonal(gram, dim1=1, dim2=2), 1, rows)        # (P, R) ||x_r||^2
+    valid = valid & (sq > 0)
+    a = torch.where(valid, signs.to(C.dtype) / sq.clamp_min(1e-300), torch.zeros_like(sq))  # (P, R)
+    g_rows = torch.gather(gram, 1, rows[:, :, None].expand(P, R, nK))       # (P, R, nK) x_r . x_j
+    GA = g_rows * a[:, :, None]                                             # (P, R, nK) = A gram
+    BB = torch.gather(GA, 2, rows[:, None, :].expand(P, R, R)) * a[:, None, :]  # (P, R, R) A gram A^T
+    rhs = C @ GA.transpose(1, 2)                                            # (P, 2m, R) C gram A^T
+    eye = torch.diag_embed((~valid).to(C.dtype))
+    Cd = _spd_solve(BB + eye, rhs.transpose(1, 2)).transpose(1, 2) * valid[:, None, :]  # (P, 2m, R)
+    E = C.clone()
+    E.scatter_add_(2, rows[:, None, :].expand(P, M, R), -Cd * a[:, None, :])  # C - C_dec A
+    resid_sq = ((E @ gram) * E).flatten(1).sum(1).clamp_min(0)
+    residual = resid_sq.sqrt() / W_sq.to(C.dtype).sqrt().clamp_min(1e-300)
+    m = M // 2
+    j = torch.cat([torch.ones(m), -torch.ones(m)]).to(Cd)                   # (2m,) class of row
+    c = torch.ones(P, S, dtype=Cd.dtype, device=Cd.device) if mu_class is None \
+        else mu_class.to(Cd.dtype)
+    gamma = (j[None, :, None] * c[:, None, :] * Cd[:, :, :S]).reshape(P, 2, m, S)
+    return Decomposition(gamma, Cd[:, :, S:].reshape(P, 2, m, -1, K_n), residual)
 
 
 def summaries(dec: Decomposition, y: torch.Tensor, mask: torch.Tensor,

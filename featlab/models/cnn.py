@@ -27,10 +27,10 @@ import torch
 
 from featlab.config import TwoLayerCNN
 from featlab.models.activations import activation_pair
-from featlab.rng import generator
+from featlab.rng import for_each_run, generator
 
 __all__ = ["FAMILY", "init", "apply", "param_groups", "init_params", "class_signs", "readout", "preacts", "output_from_preacts",
-           "loss_and_grad", "loss_from_preacts", "loss_autograd", "second_layer_scale"]
+           "loss_and_grad", "loss_from_preacts", "logistic", "loss_autograd", "second_layer_scale"]
 
 
 def second_layer_scale(cfg: TwoLayerCNN, K: int = 2) -> float:
@@ -63,19 +63,29 @@ def init_params(cfg: TwoLayerCNN, sigma_0: list[float], seeds: list[int], d: int
 
     ``normal``: W ~ N(0, sigma_0^2), b = 0. ``torch_default``: PyTorch's Conv1d(1, 2m, d)
     init, W, b ~ U(-1/sqrt(d), 1/sqrt(d)) (kaiming_uniform with a = sqrt(5), fan_in = d).
+    Each run's generator draws straight into the population's buffer; the scaling is done once
+    for all runs (the same numbers as drawing run by run).
     """
-    Ws, bs = [], []
-    for s0, seed in zip(sigma_0, seeds):
-        g = generator(seed, "init")
-        if cfg.init == "normal":
-            Ws.append(torch.randn(2 * cfg.m, d, generator=g, dtype=dtype) * s0)
-            bs.append(torch.zeros(2 * cfg.m, dtype=dtype))
+    P, M = len(seeds), 2 * cfg.m
+    W = torch.empty(P, M, d, dtype=dtype)
+    b = torch.zeros(P, M, dtype=dtype)
+    normal = cfg.init == "normal"
+    def draw(p: int) -> None:
+        g = generator(seeds[p], "init")
+        if normal:
+            torch.randn(M, d, generator=g, dtype=dtype, out=W[p])
         else:
-            bound = 1.0 / math.sqrt(d)
-            Ws.append((torch.rand(2 * cfg.m, d, generator=g, dtype=dtype) * 2 - 1) * bound)
-            b = (torch.rand(2 * cfg.m, generator=g, dtype=dtype) * 2 - 1) * bound
-            bs.append(b if cfg.bias else torch.zeros_like(b))
-    return {"W": torch.stack(Ws), "b": torch.stack(bs)}
+            torch.rand(M, d, generator=g, dtype=dtype, out=W[p])
+            torch.rand(M, generator=g, dtype=dtype, out=b[p])
+
+    for_each_run(draw, P)
+    if normal:
+        W.mul_(torch.tensor(sigma_0, dtype=dtype)[:, None, None])
+        return {"W": W, "b": b.zero_()}
+    bound = 1.0 / math.sqrt(d)
+    W.mul_(2).sub_(1).mul_(bound)                       # (u * 2 - 1) * bound, in place
+    b = b.mul_(2).sub_(1).mul_(bound) if cfg.bias else b.zero_()
+    return {"W": W, "b": b}
 
 
 def preacts(params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
@@ -108,7 +118,7 @@ def loss_and_grad(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
     """
     P, n, K, d = X.shape
     Xf = X.reshape(P, n * K, d)                                             # (P, nK, d)
-    z = torch.baddbmm(params["b"][:, None, :], Xf, params["W"].transpose(1, 2))  # (P, nK, 2m)
+    z = torch.baddbmm(params["b"][:, :, None], params["W"], Xf.transpose(1, 2))  # (P, 2m, nK)
     loss, f, Gt = loss_from_preacts(cfg, z, K, y, weight, need_grad, soft)
     if Gt is None:
         return loss, f, None
@@ -118,35 +128,58 @@ def loss_and_grad(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Te
     return loss, f, grads
 
 
-def loss_from_preacts(cfg: TwoLayerCNN, z: torch.Tensor, K: int, y: torch.Tensor,
-                      weight: torch.Tensor, need_grad: bool = True, soft: bool = False
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Loss (P,), outputs f (P, n) and the gradient's patch coefficients from the
-    pre-activations z (P, nK, 2m) (see :func:`loss_and_grad` for ``weight`` and ``soft``).
-
-    The coefficients are G^T (P, 2m, nK), G_{(i,p),k} = dL/df_i a c s_k sigma'(z_{i,p,k}), so
-    that \nabla_W L = G^T X and \nabla_b L = G^T 1 (None if not ``need_grad``).
-    """
-    P, nK, M = z.shape
-    n = nK // K
-    sigma, dsigma = activation_pair(cfg)(z)
-    s = readout(cfg, K, z.dtype, z.device)                                  # (2m,) a c s_k
-    f = sigma.reshape(P, n, K, M).sum(2) @ s                                # (P, n)
+def logistic(f: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, need_grad: bool = True,
+             soft: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Loss (P,) = sum_i weight_i l(y_i f_i) and dL/df (P, n) from the outputs f (P, n)
+    (``soft``: mixup's soft labels, see :func:`loss_and_grad`); dL/df is None without
+    ``need_grad``."""
     if soft:
         p_pos = 0.5 * (1 + y)                                               # target P(+1)
         sp = torch.nn.functional.softplus
         loss = (weight * (p_pos * sp(-f) + (1 - p_pos) * sp(f))).sum(1)
+        return loss, (weight * (torch.sigmoid(f) - p_pos) if need_grad else None)
+    neg_margin = -y * f
+    loss = (weight * torch.nn.functional.softplus(neg_margin)).sum(1)       # (P,)
+    return loss, (-weight * y * torch.sigmoid(neg_margin) if need_grad else None)
+
+
+def loss_from_preacts(cfg: TwoLayerCNN, z: torch.Tensor, K: int, y: torch.Tensor,
+                      weight: torch.Tensor, need_grad: bool = True, soft: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    r"""Loss (P,), outputs f (P, n) and the gradient's patch coefficients from the
+    pre-activations in filter-major layout, z (P, 2m, nK) (z_{k,(i,p)} = <w_k, x_i^{(p)}> + b_k;
+    see :func:`loss_and_grad` for ``weight`` and ``soft``). ``z`` is consumed (its buffer is
+    reused for the coefficients).
+
+    The coefficients are G^T (P, 2m, nK), G_{(i,p),k} = dL/df_i a c s_k sigma'(z_{i,p,k}), so
+    that \nabla_W L = G^T X and \nabla_b L = G^T 1 (None if not ``need_grad``).
+
+    Speed: the layout keeps the patch axis innermost, so f is a sum over the m filters of each
+    class and G^T needs no transpose; with ReLU, sigma'(z) = 1[z > 0] is written into z's own
+    buffer as a float (no bool tensor, no cast) and scaled in place by dL/df_i a c s_k, so a
+    step makes four passes over (P, 2m, nK) besides the matmuls (ReLU, the class sums, the
+    mask, its scaling).
+    """
+    P, M, nK = z.shape
+    n, m = nK // K, M // 2
+    ac = second_layer_scale(cfg, K)
+    relu = cfg.activation == "relu"
+    if relu:
+        sigma, dsigma = torch.relu(z), None
     else:
-        neg_margin = -y * f
-        loss = (weight * torch.nn.functional.softplus(neg_margin)).sum(1)   # (P,)
-    if not need_grad:
+        sigma, dsigma = activation_pair(cfg)(z)
+    F = sigma.view(P, 2, m, nK).sum(2)                                      # (P, 2, nK) F_{+1}, F_{-1}
+    f = (F[:, 0] - F[:, 1]).view(P, n, K).sum(2) * ac                       # (P, n)
+    loss, g = logistic(f, y, weight, need_grad, soft)
+    if g is None:
         return loss, f, None
-    if soft:
-        g = weight * (torch.sigmoid(f) - p_pos)                             # (P, n) dL/df
+    g = g.repeat_interleave(K, dim=1)                                       # (P, nK) per patch
+    gs = torch.stack([g * ac, g * -ac], 1)[:, :, None, :]                   # (P, 2, 1, nK) dL/df a c s_k
+    if relu:
+        G = torch.gt(z, 0, out=z).view(P, 2, m, nK).mul_(gs)                 # 1[z > 0] in place
     else:
-        g = -weight * y * torch.sigmoid(neg_margin)                         # (P, n) dL/df
-    G = dsigma.reshape(P, n, K, M) * (g[:, :, None, None] * s)              # (P, n, K, 2m)
-    return loss, f, G.reshape(P, nK, M).transpose(1, 2).contiguous()        # (P, 2m, nK)
+        G = dsigma.view(P, 2, m, nK) * gs
+    return loss, f, G.view(P, M, nK)                                        # (P, 2m, nK)
 
 
 def loss_autograd(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], X: torch.Tensor,

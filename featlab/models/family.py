@@ -21,8 +21,9 @@ unique ``kind``) plus a :class:`Family` of pure functions:
   before anything is stored, by :func:`featlab.train.generic.check_strategies`);
 - ``probes``: names of the family-specific probes: on the generic path, entries of
   :data:`featlab.probes.PROBES` (the MLP's ``act_scale``); the two-layer CNN's
-  ``signal_noise_decomposition`` and ``gaussian_test`` are computed by its own trainer
-  (:mod:`featlab.train.population`, the fixed ``METRICS`` order of the stored CNN sweeps).
+  ``signal_noise_decomposition`` and ``gaussian_test`` are probes of (two-layer CNN, patch data)
+  in the same registry (:mod:`featlab.diagnostics.patch_probes`), computed by its own trainer
+  (:mod:`featlab.train.population`) in the fixed ``METRICS`` order of the stored CNN sweeps.
 
 Adding a model = one module defining its config and :class:`Family`, and a
 :func:`register_family` call (a user's own file works the same way: ``featlab run ... --plugin``).

@@ -18,16 +18,18 @@ of one grid point share theirs): planning 10^5 runs takes well under a second.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import operator
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from featlab.config import config_hash
+from featlab.config import to_dict
 
-__all__ = ["RunSpec", "ChunkResult", "log_schedule", "structural_key", "group_runs",
+__all__ = ["RunSpec", "ChunkResult", "setting_json", "log_schedule", "structural_key", "group_runs",
            "plan_chunks", "memory_budget"]
 
 
@@ -41,8 +43,27 @@ class RunSpec:
 
     @functools.cached_property
     def hash(self) -> str:
-        """:func:`featlab.config.config_hash` of (setting, seed), computed once per RunSpec."""
-        return config_hash(self.setting, self.seed)
+        """:func:`featlab.config.config_hash` of (setting, seed), computed once per RunSpec (the
+        setting's JSON once per setting object, :func:`setting_json`)."""
+        payload = '{"seed": %d, "setting": %s}' % (int(self.seed), setting_json(self.setting))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+_JSON: dict[int, tuple[Any, str]] = {}
+
+
+def setting_json(setting: Any) -> str:
+    """``json.dumps(to_dict(setting), sort_keys=True)``, cached per setting *object* (the seeds of
+    a grid point share one; keyed by identity, not equality, since 1 == 1.0 but their JSON
+    differs). With it a run's hash is the same string :func:`featlab.config.config_hash` hashes."""
+    hit = _JSON.get(id(setting))
+    if hit is not None and hit[0] is setting:
+        return hit[1]
+    if len(_JSON) >= 8192:
+        _JSON.clear()
+    text = json.dumps(to_dict(setting), sort_keys=True)
+    _JSON[id(setting)] = (setting, text)
+    return text
 
 
 @dataclass
@@ -60,6 +81,9 @@ class ChunkResult:
     device: str = "cpu"
     flops: float = 0.0                       # matmul FLOPs of the training steps
     span: bool = False                       # trained in the span representation
+    #: seconds per phase of the chunk ("sampling", "init", "steps", "diagnostics"), for the
+    #: bench's time budget; empty for trainers that do not split their time
+    phases: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_log(cls, runs: list[RunSpec], diverged, stopped_at: np.ndarray,

@@ -29,9 +29,9 @@ import torch
 
 from featlab import optim
 from featlab.config import ConfigError, Setting, memory_limit
-from featlab.data import PatchBatch, sample_run, stack_runs
-from featlab.diagnostics.decomposition import decompose, summaries
-from featlab.diagnostics.test_error import TestDraws, draw_test, test_metrics
+from featlab.data import PatchBatch, sample_batch, sample_run
+from featlab.diagnostics.patch_probes import PatchProbeContext, span_moments_apply
+from featlab.diagnostics.test_error import TestDraws, draw_test
 from featlab.models.cnn import init_params
 from featlab.models.cnn import param_groups as cnn_param_groups
 from featlab.optim.base import tree_select
@@ -39,7 +39,7 @@ from featlab.rng import hash_uniform, run_key
 from featlab.train import engine
 from featlab.train.engine import ChunkResult, RunSpec, log_schedule
 from featlab.train.objective import Strategy, step_gradient, strategy_of
-from featlab.train.span import SpanBasis, loss_and_grad_any, span_eligible
+from featlab.train.span import SpanBasis, SpanMoments, loss_and_grad_any, span_eligible
 
 __all__ = ["RunSpec", "ChunkResult", "PER_RUN_FIELDS", "per_run_fields", "structural_key", "check_fits",
            "plan_chunks", "log_schedule", "train_chunk", "METRICS", "metric_names"]
@@ -61,15 +61,11 @@ METRICS = ("train_loss", "train_error", "step_loss", "train_error_clean", "train
 
 
 def metric_names(setting: Setting) -> tuple[str, ...]:
-    """METRICS plus gamma_<feature> (several features) and train/test_error_<group>; a family
-    on the generic path logs its probes' names (:mod:`featlab.probes`)."""
-    if not _analytic(setting):
-        from featlab.probes import probe_names
-        return probe_names(setting)
-    data = setting.data
-    feats = data.feature_names if len(data.feature_names) > 1 else ()
-    return (METRICS + tuple(f"gamma_{f}" for f in feats)
-            + tuple(f"{split}_error_{g}" for g in data.group_names for split in ("train", "test")))
+    """The names the setting's probes log (:func:`featlab.probes.probe_names`): for the two-layer
+    CNN METRICS, then gamma_<feature> (several features) and train/test_error_<group>
+    (:mod:`featlab.diagnostics.patch_probes`); a family on the generic path logs its own."""
+    from featlab.probes import probe_names
+    return probe_names(setting)
 
 
 def per_run_fields(setting: Setting) -> frozenset[str]:
@@ -139,25 +135,36 @@ def _patches(s: Setting) -> int:
 
 
 def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
-                memory_budget: float | None = None) -> list[list[RunSpec]]:
+                memory_budget: float | None = None, span: bool | None = None) -> list[list[RunSpec]]:
     """Group runs by structural key (order kept) and split each group into chunks.
 
-    CPU: about 8 MB of training data per chunk, at least 16 runs (the batched matmuls stay in
-    cache; measured 1.3-3x faster than 24-100 MB chunks). CUDA: half of the free memory. ``chunk_size``
-    overrides both.
+    CPU, primal path: about 8 MB of training data per chunk, at least 16 runs (the batched
+    matmuls stay in cache; measured 1.3-3x faster than 24-100 MB chunks). CPU, span path
+    (:func:`featlab.train.span.span_eligible`): the loop touches only the Gram matrices and the
+    (2m, nK) coefficient tensors, so the chunk is sized by those (about 32 MB of them, up to
+    4096 runs: the per-op overhead is then spread over thousands of runs) within the memory
+    budget. CUDA: half of the free memory. ``chunk_size`` overrides all; ``span=False``: size
+    for the primal path (the chunks will be trained with ``train_chunk(..., span=False)``).
     """
     def size_of(group: list[RunSpec]) -> int:
-        if not _analytic(group[0].setting):             # a family on the generic path
+        s0 = group[0].setting
+        if not _analytic(s0):                           # a family on the generic path
             from featlab.train import generic
-            return generic.chunk_size_of(group[0].setting, device, memory_budget)
+            return generic.chunk_size_of(s0, device, memory_budget)
         n_max = max(r.setting.data.n for r in group)
-        data_b, total_b = _run_bytes(group[0].setting)
-        data_b = data_b * n_max // group[0].setting.data.n
+        data_b, total_b = _run_bytes(s0)
+        data_b = data_b * n_max // s0.data.n
         total_b = total_b + data_b
         budget = engine.memory_budget(device, memory_budget)
         if str(device).startswith("cuda"):
             return int(min(65536, max(1, budget // total_b)))
-        return int(min(4096, max(16, 8 * 2**20 // data_b), max(1, budget // total_b)))
+        fit = max(1, budget // total_b)
+        nK, M = n_max * _patches(s0), 2 * s0.model.m
+        strategy = strategy_of([r.setting.optim for r in group])
+        if span is not False and span_eligible(s0, strategy.mixup, strategy.sam, nK):
+            step_b = _dtype(s0).itemsize * (nK * nK + 4 * M * nK)
+            return int(min(4096, max(16, 32 * 2**20 // step_b), fit))
+        return int(min(4096, max(16, 8 * 2**20 // data_b), fit))
 
     return engine.plan_chunks(runs, structural_key, size_of, chunk_size)
 
@@ -177,12 +184,14 @@ class _Chunk:
     hp: dict[str, torch.Tensor] = field(default_factory=dict)  # per-run tensors (L,)
     strategy: Strategy = Strategy()
     span: SpanBasis | None = None            # params are {"C", "b"} in the span representation
+    moments: SpanMoments | None = None       # span: what the diagnostics need of W_0 and X
 
     def select(self, keep: torch.Tensor) -> "_Chunk":
         return _Chunk(self.ids[keep], self.batch.select(keep), tree_select(self.params, keep),
                       self.W0[keep], tree_select(self.opt_state, keep), self.draws.select(keep),
                       {k: v[keep] for k, v in self.hp.items()}, self.strategy,
-                      None if self.span is None else self.span.select(keep))
+                      None if self.span is None else self.span.select(keep),
+                      None if self.moments is None else self.moments.select(keep))
 
     def primal(self) -> dict[str, torch.Tensor]:
         """{"W": (L, 2m, d), "b": (L, 2m)}, rebuilt as W_0 + C X in the span representation."""
@@ -191,18 +200,27 @@ class _Chunk:
         return {"W": self.span.weights(self.params["C"], self.W0), "b": self.params["b"]}
 
 
-def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: bool = False
-           ) -> tuple[_Chunk, optim.Transform]:
+def _clock(device: str) -> float:
+    """perf_counter after the device's queued work is done (phase boundaries only)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: bool = False,
+           phases: dict[str, float] | None = None) -> tuple[_Chunk, optim.Transform]:
     """Sample, initialize and place a chunk; ``span``: train in the span representation
-    (None: when :func:`featlab.train.span.span_eligible`)."""
+    (None: when :func:`featlab.train.span.span_eligible`); ``phases`` gets the seconds of
+    "sampling" (training data and test draws) and "init" (parameters, placement, span basis)."""
+    t0 = _clock(device)
     s0 = runs[0].setting
     dtype = _dtype(s0)
     seeds = [r.seed for r in runs]
-    batch = stack_runs([sample_run(r.setting.data, r.seed, r.setting.data.n, "train", dtype)
-                        for r in runs])
-    params = init_params(s0.model, [r.setting.model.sigma_0 for r in runs], seeds, s0.data.d, dtype)
+    batch = sample_batch([r.setting.data for r in runs], seeds, "train", dtype)
     draws = draw_test(s0.train.test_estimator, [r.setting.data for r in runs], seeds,
                       s0.train.n_mc or s0.data.n_test, s0.model.m, dtype)
+    t1 = _clock(device)
+    params = init_params(s0.model, [r.setting.model.sigma_0 for r in runs], seeds, s0.data.d, dtype)
     per_run = lambda get, dt=torch.float64: torch.tensor([get(r) for r in runs], dtype=dt)  # noqa: E731
     o = lambda k: (lambda r: getattr(r.setting.optim, k))  # noqa: E731
     hp = {
@@ -223,23 +241,29 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     params = {k: v.to(device) for k, v in params.items()}
     hp = {k: v.to(device) for k, v in hp.items()}
     strategy = strategy_of([r.setting.optim for r in runs])
-    W0 = params["W"].clone()
     eligible = span_eligible(s0, strategy.mixup, strategy.sam, batch.X.shape[1] * batch.X.shape[2])
     if vmap:                                            # the generic path is primal only
         eligible = False
     if span and not eligible:
         raise ValueError("span=True needs gd/sgd/momentum/nesterov without weight decay, clipping, "
                          "mixup or SAM, and n K <= d; use span=None to choose automatically")
-    basis = None
-    if (eligible if span is None else span):
+    use_span = eligible if span is None else span
+    W0 = params["W"] if use_span else params["W"].clone()   # the span never updates W
+    basis = moments = None
+    if use_span:
         basis = SpanBasis.build(batch.X, W0)
         params = {"C": basis.zero_coefficients(W0.shape[1]), "b": params["b"]}
+        if span_moments_apply(s0, batch):
+            moments = SpanMoments.build(basis.X, W0, batch.mu[:, 0])
     groups = cnn_param_groups(s0.model)                 # W: "input", b: "bias" (span: C is W's)
     if basis is not None:
         groups = {("C" if k == "W" else k): g for k, g in groups.items()}
     opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups)
     chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
-                   opt.init(params), draws, hp, strategy, basis)
+                   opt.init(params), draws, hp, strategy, basis, moments)
+    if phases is not None:
+        phases["sampling"] = phases.get("sampling", 0.0) + t1 - t0
+        phases["init"] = phases.get("init", 0.0) + _clock(device) - t1
     return chunk, opt
 
 
@@ -268,63 +292,20 @@ def _batch_weight(c: _Chunk, s0: Setting, t: int) -> torch.Tensor:
     return chosen / chosen.sum(1, keepdim=True)
 
 
-def _rate(hit: torch.Tensor, among: torch.Tensor) -> torch.Tensor:
-    """(L,) fraction of ``among`` that is ``hit`` (both (L, n) 0/1); NaN where ``among`` is empty."""
-    return (hit * among).sum(1) / among.sum(1)
-
-
-def _train_metrics(batch: PatchBatch, f: torch.Tensor, group_names: tuple[str, ...]
-                   ) -> dict[str, torch.Tensor]:
-    """0-1 errors on the training set, split by clean / flipped samples and by sample group.
-
-    train_error_flipped is measured against the observed (wrong) labels, so it is high while the
-    network still predicts the clean label of a flipped sample and drops when it memorizes it.
-    The log 2 test of Han et al. 2025 (l(y_i f_i) < log 2, i.e. y_i f_i > 0, flags a sample as
-    clean): ln2_precision = P(clean | flagged), ln2_recall = P(flagged | clean); NaN for runs
-    without flipped samples.
-    """
-    mask = batch.mask
-    wrong = (batch.y * f <= 0).to(mask.dtype)                               # (L, n)
-    clean = (batch.y == batch.y_clean).to(mask.dtype) * mask
-    flipped = mask - clean
-    flagged = (1 - wrong) * mask
-    has_flips = flipped.sum(1) > 0
-    nan = torch.full_like(has_flips, float("nan"), dtype=mask.dtype)
-    out = {
-        "train_error": _rate(wrong, mask),
-        "train_error_clean": _rate(wrong, clean),
-        "train_error_flipped": _rate(wrong, flipped),
-        "ln2_precision": torch.where(has_flips, _rate(clean, flagged), nan),
-        "ln2_recall": torch.where(has_flips, _rate(flagged, clean), nan),
-    }
-    for g, name in enumerate(group_names):
-        out[f"train_error_{name}"] = _rate(wrong, (batch.group == g).to(mask.dtype) * mask)
-    return out
-
-
 def _diagnostics(c: _Chunk, s0: Setting, rows: torch.Tensor, loss: torch.Tensor,
                  f: torch.Tensor, step: int, step_loss: torch.Tensor) -> dict[str, torch.Tensor]:
-    """All metric_names(s0) for the live rows ``rows`` (loss, f from a full-batch forward on the
-    training labels; step_loss: the loss of the step's objective, see train.objective)."""
-    sub = c.select(rows)
-    mask = sub.batch.mask
-    data = s0.data
-    out = {"train_loss": loss[rows], "step_loss": step_loss[rows]}
-    out.update(_train_metrics(sub.batch, f[rows], data.group_names))
-    params = sub.primal()
-    out.update(test_metrics(s0.model, params, sub.draws, sub.batch.mu, sub.hp["sigma_p"],
-                            sub.hp["orthogonal"], data.group_names))
-    if step == 0:                                       # W = W0: gamma = rho = 0 exactly
-        zero = torch.zeros(len(rows), dtype=torch.float64, device=rows.device)
-        out.update({k: zero for k in metric_names(s0)
-                    if k.startswith(("gamma_", "rho_")) or k == "decomp_residual"})
-    else:
-        dec = decompose(params["W"], sub.W0, sub.batch.mu, sub.batch.noise(), mask,
-                        sub.batch.mu_class)
-        out.update(summaries(dec, sub.batch.y, mask, data.feature_names))
-    W, W0 = params["W"].to(torch.float64), sub.W0.to(torch.float64)
-    out["weight_movement"] = (W - W0).flatten(1).norm(dim=1) / W0.flatten(1).norm(dim=1)
-    names = list(out)
+    """All metric_names(s0) for the live rows ``rows``, from the setting's probes (loss, f from
+    a full-batch forward on the training labels; step_loss: the loss of the step's objective,
+    see train.objective). A span chunk's probes run on its moments (no W rebuilt)."""
+    from featlab.probes import generic_probes
+
+    sub = c if len(rows) == len(c.ids) else c.select(rows)
+    ctx = PatchProbeContext(s0, sub.batch, sub.draws, sub.hp, sub.params, sub.W0, sub.span,
+                            sub.moments, loss[rows], step_loss[rows], f[rows], step)
+    out: dict[str, torch.Tensor] = {}
+    for probe in generic_probes(s0):
+        out.update(probe.compute(ctx))
+    names = metric_names(s0)
     stacked = torch.stack([out[k].to(torch.float64) for k in names]).cpu()   # one transfer
     return dict(zip(names, stacked))
 
@@ -349,7 +330,10 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         return generic.train_chunk(runs, device, on_step)
     t_start = time.perf_counter()
     P = len(runs)
-    c, opt = _setup(runs, device, span, vmap)
+    phases: dict[str, float] = {}
+    c, opt = _setup(runs, device, span, vmap, phases)
+    t_loop = _clock(device)
+    diag_s = 0.0
     grad_fn = loss_and_grad_any
     if vmap:
         from featlab.models import family_of
@@ -403,7 +387,9 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 due |= torch.isin(c.hp["steps"], torch.tensor(logs[t], device=device))
             rows = torch.nonzero(due & ~frozen).squeeze(1)
             if len(rows):
+                t_diag = _clock(device)
                 vals = _diagnostics(c, s0, rows, loss_full, f, t, loss)
+                diag_s += time.perf_counter() - t_diag
                 ids = c.ids[rows].cpu().numpy()
                 rec_run.append(ids)
                 rec_step.append(np.full(len(ids), t))
@@ -434,9 +420,11 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 c.params[k].add_(u)
         if on_step is not None:
             on_step(t, T)
+    phases["diagnostics"] = diag_s
+    phases["steps"] = _clock(device) - t_loop - diag_s
     return ChunkResult.from_log(runs, diverged, stopped_at, final, rec_run, rec_step, rec_vals,
                                  wall_s=time.perf_counter() - t_start, device=str(device), flops=flops,
-                                 span=c.span is not None)
+                                 span=c.span is not None, phases=phases)
 
 
 def _analytic(setting: Setting) -> bool:

@@ -34,7 +34,7 @@ import torch
 from featlab.config import Setting
 from featlab.models.cnn import loss_and_grad, loss_from_preacts
 
-__all__ = ["SPAN_OPTIMIZERS", "SpanBasis", "span_eligible", "loss_and_grad_any"]
+__all__ = ["SPAN_OPTIMIZERS", "SpanBasis", "SpanMoments", "span_eligible", "loss_and_grad_any"]
 
 #: Optimizers whose update is linear in the gradient history (with weight_decay = clip = 0).
 SPAN_OPTIMIZERS = frozenset({"gd", "sgd", "momentum", "nesterov"})
@@ -54,7 +54,8 @@ def span_eligible(setting: Setting, mixup: bool, sam: bool, nK: int) -> bool:
 
 @dataclass
 class SpanBasis:
-    """Per-run patches X (P, nK, d), their Gram matrix X X^T (P, nK, nK) and X W_0^T (P, nK, 2m)."""
+    """Per-run patches X (P, nK, d), their Gram matrix X X^T (P, nK, nK) and W_0 X^T (P, 2m, nK)
+    (filter-major, the layout of :func:`featlab.models.cnn.loss_from_preacts`)."""
 
     X: torch.Tensor
     gram: torch.Tensor
@@ -65,7 +66,7 @@ class SpanBasis:
         """From the patches X (P, n, K, d) and the initial weights W0 (P, 2m, d)."""
         P, n, K, d = X.shape
         Xf = X.reshape(P, n * K, d)
-        return SpanBasis(Xf, torch.bmm(Xf, Xf.transpose(1, 2)), torch.bmm(Xf, W0.transpose(1, 2)))
+        return SpanBasis(Xf, torch.bmm(Xf, Xf.transpose(1, 2)), torch.bmm(W0, Xf.transpose(1, 2)))
 
     def select(self, keep: torch.Tensor) -> "SpanBasis":
         return SpanBasis(self.X[keep], self.gram[keep], self.z0[keep])
@@ -79,9 +80,50 @@ class SpanBasis:
         """W = W_0 + C X: (P, 2m, d)."""
         return torch.baddbmm(W0, C, self.X)
 
-    def preacts(self, C: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """z = X W_0^T + (X X^T) C^T + b: (P, nK, 2m)."""
-        return torch.baddbmm(self.z0 + b[:, None, :], self.gram, C.transpose(1, 2))
+    def preacts(self, C: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        """z^T = W_0 X^T + C (X X^T) + b 1^T: (P, 2m, nK) (the Gram matrix is symmetric;
+        ``b`` None: no bias)."""
+        z = torch.baddbmm(self.z0, C, self.gram)
+        return z if b is None else z.add_(b[:, :, None])
+
+
+@dataclass
+class SpanMoments:
+    r"""Float64 moments of W_0 and the patches, fixed for a chunk, from which the diagnostics get
+    W = W_0 + C X without rebuilding it (O(m nK^2) per run instead of O(m nK d)):
+
+        W W^T = W_0 W_0^T + C z_0 + z_0^T C^T + C (X X^T) C^T,   W u = W_0 u + C (X u),
+
+    with z_0 = X W_0^T (the basis' ``z0``, stored as W_0 X^T) and u = mu / \|mu\| (e_1 for
+    mu = 0). Fields: ``W0W0`` (P, 2m, 2m), ``W0u`` (P, 2m), ``Xu`` (P, nK)."""
+
+    W0W0: torch.Tensor
+    W0u: torch.Tensor
+    Xu: torch.Tensor
+
+    @staticmethod
+    def build(X: torch.Tensor, W0: torch.Tensor, mu: torch.Tensor) -> "SpanMoments":
+        """From the patches X (P, nK, d), W0 (P, 2m, d) and the signal mu (P, d)."""
+        mu = mu.to(torch.float64)
+        norm = mu.norm(dim=1, keepdim=True)
+        e1 = torch.zeros_like(mu)
+        e1[:, 0] = 1
+        u = torch.where(norm > 0, mu / norm.clamp_min(1e-300), e1).to(X.dtype)[:, :, None]  # (P, d, 1)
+        f64 = lambda t: t.to(torch.float64)  # noqa: E731  (products in the runs' own dtype)
+        return SpanMoments(f64(W0 @ W0.transpose(1, 2)), f64(W0 @ u).squeeze(2), f64(X @ u).squeeze(2))
+
+    def select(self, keep: torch.Tensor) -> "SpanMoments":
+        return SpanMoments(self.W0W0[keep], self.W0u[keep], self.Xu[keep])
+
+    def weight_moments(self, C: torch.Tensor, basis: SpanBasis) -> tuple[torch.Tensor, ...]:
+        """(W W^T (P, 2m, 2m), W u (P, 2m), ||W - W_0||_F^2 (P,)) in float64 for W = W_0 + C X."""
+        C = C.to(torch.float64)
+        CG = C @ basis.gram.to(torch.float64)                                # (P, 2m, nK)
+        CGC = CG @ C.transpose(1, 2)                                        # (P, 2m, 2m)
+        Cz = C @ basis.z0.to(torch.float64).transpose(1, 2)                 # (P, 2m, 2m) C X W_0^T
+        WW = self.W0W0 + Cz + Cz.transpose(1, 2) + CGC
+        Wu = self.W0u + (C @ self.Xu[:, :, None]).squeeze(2)
+        return WW, Wu, torch.diagonal(CGC, dim1=1, dim2=2).sum(1)
 
 
 def loss_and_grad_any(cfg, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor,
@@ -91,7 +133,7 @@ def loss_and_grad_any(cfg, params: dict[str, torch.Tensor], X: torch.Tensor, y: 
     span params {"C", "b"}; the span gradient is {"C": G^T (P, 2m, nK)} (+ "b" with a bias)."""
     if span is None:
         return loss_and_grad(cfg, params, X, y, weight, need_grad, soft)
-    z = span.preacts(params["C"], params["b"])
+    z = span.preacts(params["C"], params["b"] if cfg.bias else None)
     loss, f, Gt = loss_from_preacts(cfg, z, X.shape[2], y, weight, need_grad, soft)
     if Gt is None:
         return loss, f, None
