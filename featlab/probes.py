@@ -226,6 +226,8 @@ def _neural_collapse(ctx) -> dict[str, torch.Tensor]:
     rows = [nc_metrics(H[i], ctx.data["y"][i], ctx.params[out_key][i], ctx.f[i], C)
             for i in range(H.shape[0])]
     return {k: torch.stack([r[k] for r in rows]) for k in NC_NAMES}
+
+
 def _generic(s) -> bool:
     from featlab.diagnostics.patch_probes import applies_to_patch_cnn
     return not applies_to_patch_cnn(s)
