@@ -15,6 +15,23 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
   coordinate-check statistic (mup's ``coord_check``), recorded through the family's
   ``apply(..., taps=True)`` without module hooks.
 
+Probes of label-flip data (a data config with a ``flips`` count whose samples carry a
+``flipped`` indicator, e.g. :mod:`featlab.data.tokens`):
+
+- ``label_flips``: train_error_clean / train_error_flipped = the 0-1 error of the observed
+  label on the unflipped / flipped training samples (NaN where there are none): a flipped
+  sample is *fitted* when its error is 0.
+
+Attention probes (a family whose ``apply(..., taps=True)`` returns ``{"attn": s}`` (n, T) and
+lists ``"attention"`` in its probes, on token data with a relevant token):
+
+- ``attention``: attn_relevant_clean / attn_relevant_flipped = the mean softmax mass
+  s_1 on the relevant token over the clean / flipped training samples, attn_opposite_flipped =
+  the mass on the weakly relevant token of the opposite class (\rho \mu_{-y}, the token that
+  agrees with a flipped label) over the flipped samples, attn_relevant_test = s_1 over the test
+  samples, attn_entropy = the mean softmax entropy -\sum_t s_t \log s_t over the training
+  samples (\log T at uniform attention).
+
 The two-layer CNN on patch data keeps its own probes (the signal-noise decomposition gamma/rho and
 the Gaussian test estimator; :mod:`featlab.diagnostics`) in :mod:`featlab.train.population`.
 """
@@ -27,6 +44,8 @@ from typing import Any, Callable
 
 import torch
 from torch.func import vmap
+
+from featlab.data import input_shape
 
 __all__ = ["Probe", "PROBES", "generic_probes", "probe_names"]
 
@@ -85,7 +104,7 @@ def _movement(ctx) -> dict[str, torch.Tensor]:
 def _layers(setting) -> tuple[str, ...]:
     """Layer names the family's apply taps (one dry run of one tiny run)."""
     fam = _family(setting)
-    shape = (setting.data.d,)
+    shape = input_shape(setting.data)
     out_dim = _task(setting).out_dim(setting.data)
     p = {k: v[0] for k, v in fam.init(setting.model, [0], shape, torch.float64, out_dim).items()}
     _, taps = fam.apply(setting.model, p, torch.zeros(1, *shape, dtype=torch.float64), taps=True)
@@ -98,11 +117,52 @@ def _act_scale(ctx) -> dict[str, torch.Tensor]:
     return {f"act_scale_{k}": h.abs().flatten(1).mean(1) for k, h in taps.items()}
 
 
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(L,) mean of x (L, n) over the samples where mask (L, n) is 1 (NaN where there are none)."""
+    return (x * mask).sum(1) / mask.sum(1)
+
+
+def _flip_errors(ctx) -> dict[str, torch.Tensor]:
+    err = vmap(ctx.task.error)(ctx.f, ctx.data["y"])                          # (L, n)
+    flipped = ctx.data["flipped"].to(err.dtype)
+    return {"train_error_clean": _masked_mean(err, 1 - flipped),
+            "train_error_flipped": _masked_mean(err, flipped)}
+
+
+def _has_flips(setting) -> bool:
+    """A binary data model with a ``flips`` count (its samples carry the ``flipped`` indicator)."""
+    return _task(setting).error is not None and hasattr(setting.data, "flips")
+
+
+def _attention(ctx) -> dict[str, torch.Tensor]:
+    from featlab.data.tokens import OPPOSITE, RELEVANT
+
+    fam, cfg = ctx.family, ctx.setting.model
+    attn = lambda X: vmap(lambda p, x: fam.apply(cfg, p, x, taps=True)[1]["attn"])(ctx.params, X)  # noqa: E731
+    s, st = attn(ctx.data["X"]), attn(ctx.data["Xt"])                         # (L, n, T)
+    flipped = ctx.data["flipped"].to(s.dtype)
+    entropy = -(s * torch.log(s.clamp_min(torch.finfo(s.dtype).tiny))).sum(-1)  # (L, n)
+    out = {"attn_relevant_clean": _masked_mean(s[..., RELEVANT], 1 - flipped),
+           "attn_relevant_flipped": _masked_mean(s[..., RELEVANT], flipped),
+           "attn_opposite_flipped": (_masked_mean(s[..., OPPOSITE], flipped) if s.shape[-1] > OPPOSITE
+                                     else torch.full_like(flipped[:, 0], float("nan"))),
+           "attn_relevant_test": st[..., RELEVANT].mean(1),
+           "attn_entropy": entropy.mean(1)}
+    return out
+
+
+_ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
+               "attn_relevant_test", "attn_entropy")
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", lambda s: True, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", lambda s: True, _movement_names, _movement),
     "act_scale": Probe("act_scale", lambda s: "act_scale" in _family(s).probes,
                        lambda s: tuple(f"act_scale_{k}" for k in _layers(s)), _act_scale),
+    "label_flips": Probe("label_flips", _has_flips,
+                         lambda s: ("train_error_clean", "train_error_flipped"), _flip_errors),
+    "attention": Probe("attention", lambda s: "attention" in _family(s).probes and _has_flips(s),
+                       lambda s: _ATTN_NAMES, _attention),
 }
 
 

@@ -34,6 +34,8 @@ _MODULES = {
     "plrf-phases": "featlab.experiments.plrf_phases",
     # model families and parametrizations
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
+    # attention and transformers
+    "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
 }
 
 

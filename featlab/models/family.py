@@ -17,6 +17,8 @@ unique ``kind``) plus a :class:`Family` of pure functions:
   family has a span representation), the fast paths of the two-layer CNN;
 - ``lr_multipliers(cfg, optim_name, input_shape) -> {group: float}``: per-group learning-rate
   multipliers of the family's parametrization (default: none);
+- ``n_params(cfg, input_shape) -> int``: entries of one run's parameters, for the generic
+  trainer's memory estimate (default: the width-based rule of an MLP);
 - ``probes``: names of the family-specific probes: on the generic path, entries of
   :data:`featlab.probes.PROBES` (the MLP's ``act_scale``); the two-layer CNN's
   ``signal_noise_decomposition`` and ``gaussian_test`` are computed by its own trainer
@@ -48,6 +50,7 @@ class Family:
     span: bool = False
     lr_multipliers: Callable[..., dict[str, float]] | None = None
     probes: tuple[str, ...] = ()
+    n_params: Callable[..., int] | None = None
 
     @property
     def kind(self) -> str:
