@@ -169,6 +169,7 @@ def _figure(ctx: Context, t: pd.DataFrame, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(9.0, 3.4))
     b = _cells(t, ctx.preset).get("benign", t.iloc[:0])
@@ -189,6 +190,7 @@ def _figure(ctx: Context, t: pd.DataFrame, path):
     a1.plot(g.index, g["train_error_flipped"], "o-", label="flipped train error")
     a1.plot(g.index, g["test_error"], "s-", label="test error")
     a1.set_xscale("log")
+    a1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     a1.set_xlabel("SNR = ||mu|| / sqrt(d)")
     a1.set_ylabel("0-1 error")
     a1.legend(fontsize=7)
