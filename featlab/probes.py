@@ -32,6 +32,13 @@ lists ``"attention"`` in its probes, on token data with a relevant token):
   samples, attn_entropy = the mean softmax entropy -\sum_t s_t \log s_t over the training
   samples (\log T at uniform attention).
 
+In-context regression probes (a family listing ``"icl"`` with a ``Gamma`` parameter, on
+:mod:`featlab.data.icl_regression` prompts), at the test prompts' context length m:
+
+- ``icl``: icl_risk = the exact ICL risk R_m(\Gamma) (:func:`featlab.theory.icl.icl_risk`),
+  icl_excess = R_m(\Gamma) - R_m(\Gamma^*_m) (>= 0), and icl_mc_se = the standard error of the
+  test loss (the Monte Carlo estimate of R_m over the n_test test prompts).
+
 The two-layer CNN on patch data keeps its own probes (the signal-noise decomposition gamma/rho and
 the Gaussian test estimator; :mod:`featlab.diagnostics`) in :mod:`featlab.train.population`.
 """
@@ -151,6 +158,24 @@ def _attention(ctx) -> dict[str, torch.Tensor]:
     return out
 
 
+def _icl(ctx) -> dict[str, torch.Tensor]:
+    from featlab.data.icl_regression import context_length
+    from featlab.theory.icl import icl_risk, optimal_gamma
+
+    cfg = ctx.setting.data
+    m = context_length(cfg, "test")
+    G = ctx.params["Gamma"].to(torch.float64)                                 # (L, d, d)
+    H = torch.diag(torch.tensor(cfg.lam, dtype=torch.float64, device=G.device))
+    psi2, sigma2 = cfg.psi ** 2, cfg.sigma ** 2
+    risk = icl_risk(G, H, m, psi2, sigma2)
+    best = icl_risk(optimal_gamma(H, m, psi2, sigma2), H, m, psi2, sigma2)
+    fam, mcfg = ctx.family, ctx.setting.model
+    ft = vmap(lambda p, x: fam.apply(mcfg, p, x))(ctx.params, ctx.data["Xt"])
+    sq = ctx.task.loss(ft, ctx.data["yt"]).to(torch.float64)                  # (L, n_test)
+    return {"icl_risk": risk, "icl_excess": risk - best,
+            "icl_mc_se": sq.std(1) / sq.shape[1] ** 0.5}
+
+
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
                "attn_relevant_test", "attn_entropy")
 
@@ -163,6 +188,8 @@ PROBES: dict[str, Probe] = {
                          lambda s: ("train_error_clean", "train_error_flipped"), _flip_errors),
     "attention": Probe("attention", lambda s: "attention" in _family(s).probes and _has_flips(s),
                        lambda s: _ATTN_NAMES, _attention),
+    "icl": Probe("icl", lambda s: "icl" in _family(s).probes and s.data.kind == "icl_regression",
+                 lambda s: ("icl_risk", "icl_excess", "icl_mc_se"), _icl),
 }
 
 

@@ -17,6 +17,7 @@ import torch
 
 from featlab.data import feature_noise
 from featlab.data import gaussian_mixture
+from featlab.data import icl_regression
 from featlab.data import margin_mix
 from featlab.data import signal_noise
 from featlab.data import sparse_noise
@@ -34,6 +35,7 @@ REGISTRY = {
     "teacher_student": teacher_student,
     "gaussian_mixture": gaussian_mixture,
     "token_selection": tokens,
+    "icl_regression": icl_regression,
 }
 
 

@@ -36,6 +36,7 @@ _MODULES = {
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     # attention and transformers
     "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
+    "wu2023-icl-tasks": "featlab.experiments.wu2023_icl_tasks",
 }
 
 
