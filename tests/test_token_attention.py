@@ -166,3 +166,11 @@ def test_bad_inputs_are_one_line_and_exit_2(key, value, word, tmp_path):
 def test_token_data_need_a_token_model():
     with pytest.raises(ConfigError, match="model.kind"):
         fl.Setting(data=TokenSelectionData(), model=MLP())
+
+
+def test_attention_bench_workload_times_both_sides():
+    from featlab.bench_attention import attention_workload, step_flops
+
+    r = attention_workload("cpu", P=2, d=16, steps=3, loop_runs=1)
+    assert r["population_s"] > 0 and r["loop_s_scaled"] > 0 and r["speedup"] > 0
+    assert r["population_gflops"] == pytest.approx(2 * 3 * step_flops(16, 20, 8) / r["population_s"] / 1e9)
