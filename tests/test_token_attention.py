@@ -153,6 +153,7 @@ def test_benign_and_high_snr_cells_land_on_the_predicted_side():
 @pytest.mark.parametrize("key,value,word", [
     ("data.T", "1", "data.T"), ("data.flips", "21", "data.flips"), ("data.flips", "-1", "data.flips"),
     ("model.nu_norm", "0", "model.nu_norm"), ("model.init", "xavier", "model.init"),
+    ("data.d", "100000", "data.d"),                      # W (d x d) would not fit in memory
 ])
 def test_bad_inputs_are_one_line_and_exit_2(key, value, word, tmp_path):
     res = CliRunner().invoke(app, ["run", "sakamoto2025-token-selection", "--set", f"{key}={value}",

@@ -58,13 +58,17 @@ def metric_names(setting: Setting) -> tuple[str, ...]:
 def check_strategies(setting: Setting) -> None:
     """ConfigError for strategies the generic path does not run (mixup; label noise off binary)
     and for a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming
-    model.width when the model has one, else data.n)."""
+    model.width when the model has one, data.d when its family counts its parameters, else data.n)."""
     from featlab.config import memory_limit
 
     need, limit = _run_bytes(setting), memory_limit()
     if need > limit:
-        name = "model.width" if hasattr(setting.model, "width") else "data.n"
-        value = getattr(setting.model, "width", setting.data.n)
+        if hasattr(setting.model, "width"):
+            name, value = "model.width", setting.model.width
+        elif family_of(setting.model).n_params is not None:     # parameters grow with data.d
+            name, value = "data.d", setting.data.d
+        else:
+            name, value = "data.n", setting.data.n
         raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
                           f"over this machine's limit of {limit / 2**30:.1f} GiB; make {name} smaller")
     o, task = setting.optim, task_of(setting.data)
