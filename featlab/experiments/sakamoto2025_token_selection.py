@@ -21,12 +21,14 @@ Presets:
 - ``quick`` (12 runs, about 30 s on 2 shared cores): d = 400, n_test = 500, ||\mu|| in {5, 10, 100}
   (low, moderate, high SNR), 4 seeds, lr 0.1, 500 steps. Scaled down from the official
   d = 2000, lr 5e-3, 1000 steps (about 40 s per run here) by a larger step; measured at this scale.
-- ``paper``: the 39 x 39 grid of their Fig. 5, d in {250, 375, ..., 5000} x ||\mu|| in
+- ``paper``: the 39 x 39 grid of their Fig. 5 (heatmaps of the final train and test loss are
+  drawn whenever both d and ||\mu|| vary), d in {250, 375, ..., 5000} x ||\mu|| in
   {5, 7.5, ..., 100} (\nu_norm = 1/||\mu|| zipped with ||\mu||), one seed per cell, the official
   lr 5e-3, 1000 steps, n_test = 1000. Declared, not run here.
 
-Cells. ``quick``: the sweep's ||\mu|| values in increasing SNR order are the low (harmful), the
-moderate (benign) and the high-SNR cell. ``paper``: the official cell (d = 2000, ||\mu|| = 20) is
+Cells. Any preset but ``paper``: the (d, ||\mu||) cells in increasing SNR order, the lowest
+(harmful), the median (benign) and the highest (high SNR); in ``quick`` these are its three
+||\mu|| values. ``paper``: the official cell (d = 2000, ||\mu|| = 20) is
 the benign cell, (d = 250, ||\mu|| = 100) the high-SNR one, (d = 5000, ||\mu|| = 5) the low one.
 
 Check (pooled over the seeds of a cell):
@@ -199,16 +201,34 @@ def _figure(ctx: Context, t: pd.DataFrame, path):
     return path
 
 
+def _heatmaps(t: pd.DataFrame, out_dir) -> list[tuple[str, object]]:
+    """Their Fig. 5: final train and test loss over (d, ||mu||), when both axes vary."""
+    from featlab.grid_plots import metric_heatmap
+
+    ds, mus = sorted(t["data.d"].unique()), sorted(t["data.mu_norm"].unique())
+    if len(ds) < 2 or len(mus) < 2:
+        return []
+    figs = []
+    for name in ("train_loss", "test_loss"):
+        z = t.pivot_table(index="data.mu_norm", columns="data.d", values=name).reindex(
+            index=mus, columns=ds).to_numpy()
+        path = metric_heatmap(z, ds, mus, xlabel="d", ylabel="||mu||", cbar_label=f"final {name}",
+                              path=out_dir / f"fig5_{name}.png", title=f"final {name} (their Fig. 5)")
+        figs.append((f"Final {name.replace('_', ' ')} over (d, ||mu||)", path))
+    return figs
+
+
 def analyze(ctx: Context) -> Analysis:
     t = _frame(ctx)
     rows = _rows(t, ctx.preset)
     fig = _figure(ctx, t, ctx.out_dir / "token_selection.png")
+    extra = _heatmaps(t, ctx.out_dir)
     table = t.groupby(["data.d", "data.mu_norm"]).agg(
         snr=("snr", "first"), train_loss=("train_loss", "mean"), test_loss=("test_loss", "mean"),
         flipped_error=("train_error_flipped", "mean"), test_error=("test_error", "mean"),
         attn_flipped=("attn_relevant_flipped", "mean"), runs=("run_id", "count")).reset_index()
     return Analysis.from_rows(rows, figures=[("Attention dynamics in the benign cell; final errors "
-                                              "vs SNR", fig)],
+                                              "vs SNR", fig), *extra],
                               tables=[("Final losses and errors per (d, ||mu||) cell", table)])
 
 
