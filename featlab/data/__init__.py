@@ -8,7 +8,8 @@ teacher-student regression, Gaussian mixtures) return only X (n, d) and y (n,), 
 config's ``task`` names the loss (:mod:`featlab.train.tasks`). Token data (``INPUT = "tokens"``,
 :mod:`featlab.data.tokens`) return X (n, T, d) and y (n,) plus per-sample extras (clean labels,
 the flip indicator) that the generic trainer carries for the probes; their config's
-``input_shape`` is (T, d).
+``input_shape`` is (T, d). In-context regression prompts (:mod:`featlab.data.icl_regression`)
+are tokens too: (n_ctx + 1, d + 1) per prompt.
 """
 
 from __future__ import annotations
