@@ -414,6 +414,11 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
         f"{mw['loop_s_scaled']:.2f}s (timed on {mw['loop_runs_timed']} runs, scaled): "
         f"{mw['speedup']:.1f}x")
     out.update({f"coord_{k}": v for k, v in coord_check_bench(device, quick, say).items()})
+    from featlab.bench_attention import attention_bench
+
+    att = attention_bench(device, quick, out["ceiling_gflops"])
+    out["attention"] = {k: v for k, v in att.items() if k != "summary"}
+    say(att["summary"])
     opt_rows = optimizer_throughput(device, d=200 if quick else 1000, n=20 if quick else 80,
                                     m=5 if quick else 20, steps=5 if quick else 30)
     out["optimizers"] = opt_rows

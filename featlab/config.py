@@ -133,8 +133,8 @@ def register_model(cls: type) -> type:
     """Class decorator: register a model-family config under its ``kind`` default.
 
     A model config is a frozen dataclass with a unique ``kind``; ``PER_RUN_FIELDS`` (a ClassVar,
-    default empty) names the fields that may differ inside one chunk, ``INPUT`` ("patches" or
-    "vectors", default "patches") the data layout it consumes. Its family object (init, apply,
+    default empty) names the fields that may differ inside one chunk, ``INPUT`` ("patches",
+    "vectors" or "tokens", default "patches") the data layout it consumes. Its family object (init, apply,
     param groups, ...) is registered with :func:`featlab.models.register_family`.
     """
     _check(dataclasses.is_dataclass(cls) and "kind" in cls.__dataclass_fields__, "model.kind",

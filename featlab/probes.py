@@ -34,6 +34,30 @@ has its own probes, registered here from :mod:`featlab.diagnostics.patch_probes`
 ``gaussian_test`` (the Gaussian test estimator), ``signal_noise_decomposition`` (gamma/rho),
 ``cnn_weight_movement``, ``feature_gammas``, ``group_errors``; their names, in registry order,
 are the stored column order of the CNN sweeps. The generic probes do not apply to it.
+
+Probes of label-flip data (a data config with a ``flips`` count whose samples carry a
+``flipped`` indicator, e.g. :mod:`featlab.data.tokens`):
+
+- ``label_flips``: train_error_clean / train_error_flipped = the 0-1 error of the observed
+  label on the unflipped / flipped training samples (NaN where there are none): a flipped
+  sample is *fitted* when its error is 0.
+
+Attention probes (a family whose ``apply(..., taps=True)`` returns ``{"attn": s}`` (n, T) and
+lists ``"attention"`` in its probes, on token data with a relevant token):
+
+- ``attention``: attn_relevant_clean / attn_relevant_flipped = the mean softmax mass
+  s_1 on the relevant token over the clean / flipped training samples, attn_opposite_flipped =
+  the mass on the weakly relevant token of the opposite class (\rho \mu_{-y}, the token that
+  agrees with a flipped label) over the flipped samples, attn_relevant_test = s_1 over the test
+  samples, attn_entropy = the mean softmax entropy -\sum_t s_t \log s_t over the training
+  samples (\log T at uniform attention).
+
+In-context regression probes (a family listing ``"icl"`` with a ``Gamma`` parameter, on
+:mod:`featlab.data.icl_regression` prompts), at the test prompts' context length m:
+
+- ``icl``: icl_risk = the exact ICL risk R_m(\Gamma) (:func:`featlab.theory.icl.icl_risk`),
+  icl_excess = R_m(\Gamma) - R_m(\Gamma^*_m) (>= 0), and icl_mc_se = the standard error of the
+  test loss (the Monte Carlo estimate of R_m over the n_test test prompts).
 """
 
 from __future__ import annotations
@@ -44,6 +68,8 @@ from typing import Any, Callable
 
 import torch
 from torch.func import vmap
+
+from featlab.data import input_shape
 
 __all__ = ["Probe", "PROBES", "generic_probes", "probe_names"]
 
@@ -103,7 +129,7 @@ def _movement(ctx) -> dict[str, torch.Tensor]:
 def _layers(setting) -> tuple[str, ...]:
     """Layer names the family's apply taps (one dry run of one tiny run)."""
     fam = _family(setting)
-    shape = (setting.data.d,)
+    shape = input_shape(setting.data)
     out_dim = _task(setting).out_dim(setting.data)
     p = {k: v[0] for k, v in fam.init(setting.model, [0], shape, torch.float64, out_dim).items()}
     _, taps = fam.apply(setting.model, p, torch.zeros(1, *shape, dtype=torch.float64), taps=True)
@@ -140,7 +166,7 @@ def _ridge_readout(ctx) -> dict[str, torch.Tensor]:
         a = H.transpose(1, 2) @ torch.linalg.solve(K, y[..., None]) / n      # (L, N, 1)
     pred = (Ht @ a)[..., 0]                                                  # (L, n_t)
     out = {"ridge_risk": (ctx.data["yt"].double() - pred).pow(2).mean(1)}
-    star = ctx.data.get("ft_star")
+    star = ctx.data.get("f_star_test")                                       # noiseless target
     out["ridge_excess"] = ((star.double() - pred).pow(2).mean(1) if star is not None
                            else torch.full((L,), float("nan"), dtype=torch.float64))
     return out
@@ -239,6 +265,61 @@ def _patch_probes() -> dict[str, Probe]:
             for name, applies, names, compute in PATCH_PROBES}
 
 
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(L,) mean of x (L, n) over the samples where mask (L, n) is 1 (NaN where there are none)."""
+    return (x * mask).sum(1) / mask.sum(1)
+
+
+def _flip_errors(ctx) -> dict[str, torch.Tensor]:
+    err = vmap(ctx.task.error)(ctx.f, ctx.data["y"])                          # (L, n)
+    flipped = ctx.data["flipped"].to(err.dtype)
+    return {"train_error_clean": _masked_mean(err, 1 - flipped),
+            "train_error_flipped": _masked_mean(err, flipped)}
+
+
+def _has_flips(setting) -> bool:
+    """A binary data model with a ``flips`` count (its samples carry the ``flipped`` indicator)."""
+    return _generic(setting) and _task(setting).error is not None and hasattr(setting.data, "flips")
+
+
+def _attention(ctx) -> dict[str, torch.Tensor]:
+    from featlab.data.tokens import OPPOSITE, RELEVANT
+
+    fam, cfg = ctx.family, ctx.setting.model
+    attn = lambda X: vmap(lambda p, x: fam.apply(cfg, p, x, taps=True)[1]["attn"])(ctx.params, X)  # noqa: E731
+    s, st = attn(ctx.data["X"]), attn(ctx.data["Xt"])                         # (L, n, T)
+    flipped = ctx.data["flipped"].to(s.dtype)
+    entropy = -(s * torch.log(s.clamp_min(torch.finfo(s.dtype).tiny))).sum(-1)  # (L, n)
+    out = {"attn_relevant_clean": _masked_mean(s[..., RELEVANT], 1 - flipped),
+           "attn_relevant_flipped": _masked_mean(s[..., RELEVANT], flipped),
+           "attn_opposite_flipped": (_masked_mean(s[..., OPPOSITE], flipped) if s.shape[-1] > OPPOSITE
+                                     else torch.full_like(flipped[:, 0], float("nan"))),
+           "attn_relevant_test": st[..., RELEVANT].mean(1),
+           "attn_entropy": entropy.mean(1)}
+    return out
+
+
+def _icl(ctx) -> dict[str, torch.Tensor]:
+    from featlab.data.icl_regression import context_length
+    from featlab.theory.icl import icl_risk, optimal_gamma
+
+    cfg = ctx.setting.data
+    m = context_length(cfg, "test")
+    G = ctx.params["Gamma"].to(torch.float64)                                 # (L, d, d)
+    H = torch.diag(torch.tensor(cfg.lam, dtype=torch.float64, device=G.device))
+    psi2, sigma2 = cfg.psi ** 2, cfg.sigma ** 2
+    risk = icl_risk(G, H, m, psi2, sigma2)
+    best = icl_risk(optimal_gamma(H, m, psi2, sigma2), H, m, psi2, sigma2)
+    fam, mcfg = ctx.family, ctx.setting.model
+    ft = vmap(lambda p, x: fam.apply(mcfg, p, x))(ctx.params, ctx.data["Xt"])
+    sq = ctx.task.loss(ft, ctx.data["yt"]).to(torch.float64)                  # (L, n_test)
+    return {"icl_risk": risk, "icl_excess": risk - best,
+            "icl_mc_se": sq.std(1) / sq.shape[1] ** 0.5}
+
+
+_ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
+               "attn_relevant_test", "attn_entropy")
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", _generic, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", _generic, _movement_names, _movement),
@@ -256,6 +337,12 @@ PROBES: dict[str, Probe] = {
     "neural_collapse": Probe("neural_collapse", _applies_nc,
                              lambda s: ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_w_equinorm",
                                         "nc2_w_equiangular", "nc3", "nc4"), _neural_collapse),
+    "label_flips": Probe("label_flips", _has_flips,
+                         lambda s: ("train_error_clean", "train_error_flipped"), _flip_errors),
+    "attention": Probe("attention", lambda s: "attention" in _family(s).probes and _has_flips(s),
+                       lambda s: _ATTN_NAMES, _attention),
+    "icl": Probe("icl", lambda s: "icl" in _family(s).probes and s.data.kind == "icl_regression",
+                 lambda s: ("icl_risk", "icl_excess", "icl_mc_se"), _icl),
     **_patch_probes(),
 }
 

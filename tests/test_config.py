@@ -75,12 +75,14 @@ def test_setting_round_trips_through_its_dict_for_every_data_model():
     """A stored spec rebuilds the same Setting (and run hash) for every registered data kind,
     which is what `featlab report` relies on."""
     import featlab.data  # noqa: F401  (registers every data model)
-    from featlab.config import DATA_KINDS, config_hash, setting_from_dict, to_dict
+    import featlab.models  # noqa: F401  (registers every model family)
+    from featlab.config import DATA_KINDS, MODEL_KINDS, config_hash, setting_from_dict, to_dict
 
     assert len(DATA_KINDS) >= 4
     for kind, cls in DATA_KINDS.items():
         est = "gaussian" if kind == "signal_noise" else "sample"
-        model = fl.MLP() if getattr(cls, "INPUT", "patches") == "vectors" else fl.TwoLayerCNN()
+        layout = getattr(cls, "INPUT", "patches")               # the first model taking that layout
+        model = next(m() for m in MODEL_KINDS.values() if getattr(m, "INPUT", "patches") == layout)
         s = fl.Setting(data=cls(), model=model, train=fl.TrainConfig(test_estimator=est))
         back = setting_from_dict(to_dict(s))
         assert back == s and config_hash(back, 3) == config_hash(s, 3), kind

@@ -5,7 +5,11 @@ A data model is one module with a config dataclass registered by
 one run's X (n, K, d), y, y_clean, signal_patch (n,), mu (S, d), mu_class (S,), noise_idx
 (n, K_n) and optionally group (n,); add it here. Vector data models (``INPUT = "vectors"``:
 teacher-student regression, Gaussian mixtures) return only X (n, d) and y (n,), and their
-config's ``task`` names the loss (:mod:`featlab.train.tasks`).
+config's ``task`` names the loss (:mod:`featlab.train.tasks`). Token data (``INPUT = "tokens"``,
+:mod:`featlab.data.tokens`) return X (n, T, d) and y (n,) plus per-sample extras (clean labels,
+the flip indicator) that the generic trainer carries for the probes; their config's
+``input_shape`` is (T, d). In-context regression prompts (:mod:`featlab.data.icl_regression`)
+are tokens too: (n_ctx + 1, d + 1) per prompt.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import torch
 
 from featlab.data import feature_noise
 from featlab.data import gaussian_mixture
+from featlab.data import icl_regression
 from featlab.data import margin_mix
 from featlab.data import signal_noise
 from featlab.data import single_index
 from featlab.data import sparse_noise
 from featlab.data import teacher_student
+from featlab.data import tokens
 from featlab.data import xor
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
-__all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY"]
+__all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
+           "input_shape"]
 
 REGISTRY = {
     "signal_noise": signal_noise,
@@ -33,6 +40,8 @@ REGISTRY = {
     "gaussian_mixture": gaussian_mixture,
     "single_index": single_index,
     "xor": xor,
+    "token_selection": tokens,
+    "icl_regression": icl_regression,
 }
 
 
@@ -52,3 +61,9 @@ def sample_batch(cfgs: list, seeds: list[int], split: str, dtype: torch.dtype = 
     if hasattr(module, "sample_batch"):
         return module.sample_batch(cfgs, seeds, split, dtype, ns)
     return stack_runs([module.sample_run(c, s, k, split, dtype) for c, s, k in zip(cfgs, seeds, ns)])
+
+
+def input_shape(cfg) -> tuple[int, ...]:
+    """Shape of one sample of the data model ``cfg``: its ``input_shape`` if it declares one
+    (token data: (T, d)), else (d,)."""
+    return tuple(getattr(cfg, "input_shape", (cfg.d,)))

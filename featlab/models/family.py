@@ -19,6 +19,8 @@ unique ``kind``) plus a :class:`Family` of pure functions:
   multipliers of the family's parametrization (default: none);
 - optionally ``check(setting)``: raise ConfigError for a setting the family cannot train (called
   before anything is stored, by :func:`featlab.train.generic.check_strategies`);
+- ``n_params(cfg, input_shape) -> int``: entries of one run's parameters, for the generic
+  trainer's memory estimate (default: the width-based rule of an MLP);
 - ``probes``: names of the family-specific probes: on the generic path, entries of
   :data:`featlab.probes.PROBES` (the MLP's ``act_scale``); the two-layer CNN's
   ``signal_noise_decomposition`` and ``gaussian_test`` are probes of (two-layer CNN, patch data)
@@ -52,6 +54,7 @@ class Family:
     lr_multipliers: Callable[..., dict[str, float]] | None = None
     probes: tuple[str, ...] = ()
     check: Callable[[Any], None] | None = None
+    n_params: Callable[..., int] | None = None
 
     @property
     def kind(self) -> str:

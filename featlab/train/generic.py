@@ -1,7 +1,10 @@
-r"""Generic population trainer: any registered model family on vector data, through torch.func.
+r"""Generic population trainer: any registered model family on vector or token data, through
+torch.func.
 
-One chunk holds P structurally identical runs: data X (P, n, d), y (P, n); parameters from the
-family's ``init`` (P, ...); per-run hyperparameters (P,) tensors. A step is
+One chunk holds P structurally identical runs: data X (P, n, *input_shape) (vectors (P, n, d),
+tokens (P, n, T, d)), y (P, n) and the data model's per-sample extras (the flip indicator, clean
+labels: (P, n), ``<name>`` for the training and ``<name>_test`` for the test split, read by the
+probes); parameters from the family's ``init`` (P, ...); per-run hyperparameters (P,) tensors. A step is
 
     loss, f, g = vmap(grad_and_value(L))(params, X, y, w)          (featlab.train.vmapped)
     params <- params + update_g(g)                                  (per-group optimizer)
@@ -30,6 +33,7 @@ import torch
 from featlab import optim
 from featlab.config import ConfigError, Setting
 from featlab.data import REGISTRY as DATA
+from featlab.data import input_shape
 from featlab.models import family_of
 from featlab.optim.base import tree_select
 from featlab.probes import generic_probes, probe_names
@@ -53,14 +57,19 @@ def metric_names(setting: Setting) -> tuple[str, ...]:
 
 
 def check_strategies(setting: Setting) -> None:
-    """ConfigError for strategies the generic path does not run (label noise off binary) and for a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming
-    model.width when the model has one, else data.n)."""
+    """ConfigError for strategies the generic path does not run (label noise off binary) and for
+    a run whose tensors would exceed :func:`featlab.config.memory_limit` (naming model.width when
+    the model has one, data.d when its family counts its parameters, else data.n)."""
     from featlab.config import memory_limit, memory_limit_phrase
 
     need, limit = _run_bytes(setting), memory_limit()
     if need > limit:
-        name = "model.width" if hasattr(setting.model, "width") else "data.n"
-        value = getattr(setting.model, "width", setting.data.n)
+        if hasattr(setting.model, "width"):
+            name, value = "model.width", setting.model.width
+        elif family_of(setting.model).n_params is not None:     # parameters grow with data.d
+            name, value = "data.d", setting.data.d
+        else:
+            name, value = "data.n", setting.data.n
         raise ConfigError(f"{name}={value!r} is invalid: one run needs about {need / 2**30:.1f} GiB, "
                           f"over {memory_limit_phrase()}; make {name} smaller")
     fam = family_of(setting.model)
@@ -74,14 +83,18 @@ def check_strategies(setting: Setting) -> None:
 
 
 def _run_bytes(s: Setting) -> int:
-    """Rough bytes of one run: train/test data and 8 parameter-sized buffers (width^2 per layer)."""
+    """Rough bytes of one run: train/test data and 8 parameter-sized buffers (the family's
+    ``n_params``, else width^2 per layer)."""
     item = _dtype(s).itemsize
-    d = s.data.d
+    shape = input_shape(s.data)
+    size, d = int(np.prod(shape)), shape[-1]
     width = getattr(s.model, "width", d)
     depth = getattr(s.model, "depth", 2)
-    n_params = width * d + (depth - 2) * width * width + width * 16
+    fam = family_of(s.model)
+    n_params = (fam.n_params(s.model, shape) if fam.n_params is not None
+                else width * d + (depth - 2) * width * width + width * 16)
     acts = (s.data.n + s.data.n_test) * width * depth
-    return item * ((s.data.n + s.data.n_test) * (d + 1) + 8 * n_params + 4 * acts)
+    return item * ((s.data.n + s.data.n_test) * (size + 1) + 8 * n_params + 4 * acts)
 
 
 def plan_chunks(runs: list[RunSpec], device: str = "cpu", chunk_size: int | None = None,
@@ -127,11 +140,12 @@ def _setup(runs: list[RunSpec], device: str):
     hp = {k: v.to(device) for k, v in hp.items()}
     data = {"X": X, "y": torch.stack([t["y"] for t in train]),
             "Xt": torch.stack([t["X"] for t in test]), "yt": torch.stack([t["y"] for t in test])}
-    if "f_star" in test[0]:
-        data["ft_star"] = torch.stack([t["f_star"] for t in test])          # noiseless test target
     for split, parts in extra.items():
         data[f"X_{split}"] = torch.stack([t["X"] for t in parts])
         data[f"y_{split}"] = torch.stack([t["y"] for t in parts])
+    for k in sorted(train[0].keys() - {"X", "y"}):      # per-sample extras (P, n), for probes
+        data[k] = torch.stack([t[k] for t in train])
+        data[f"{k}_test"] = torch.stack([t[k] for t in test])
     data = {k: v.to(device) for k, v in data.items()}
     groups = fam.param_groups(s0.model)
     mults = fam.lr_multipliers(s0.model, s0.optim.name, shape) if fam.lr_multipliers else {}
