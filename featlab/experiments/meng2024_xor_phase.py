@@ -58,13 +58,15 @@ faster with d than the theorem's n||mu||^4 ~ sigma_p^4 d.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
 from featlab.config import OptimConfig, Setting, TrainConfig, TwoLayerCNN
 from featlab.data.xor import XorData
-from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
+from featlab.experiments.base import Analysis, Context, Experiment, check_row, report_row
+# Kou et al.'s three controls (wrong exponent, noise norm held fixed, unfitted) break the same
+# n||mu||^4 ~ sigma_p^4 d law here, so they are shared rather than copied.
+from featlab.experiments.kou2023_phase import CONTROLS
 from featlab.experiments.phase import PhaseSpec, analyze_phase, cell_grid
 from featlab.sweep import Sweep
 from featlab.theory.signal_noise import KOU_SLOPE, kou_boundary_mu, kou_control
@@ -162,23 +164,6 @@ def analyze(ctx: Context) -> Analysis:
     return Analysis.from_rows(rows, extra=extra, figures=res.figures, tables=res.tables,
                               notes=res.notes)
 
-
-def _fixed_noise_norm(sweep: Sweep) -> Sweep:
-    """The d axis zipped with sigma_p = sqrt(d_min / d): ||xi|| ~ sigma_p sqrt(d) stays fixed."""
-    ds = dict(sweep.grid)["data.d"]
-    grid = [(k, v) for k, v in sweep.grid if k != "data.d"]
-    grid.append(("data.d,data.sigma_p", tuple((d, round(math.sqrt(ds[0] / d), 6)) for d in ds)))
-    return replace(sweep, grid=tuple(grid))
-
-
-CONTROLS = (
-    Control("wrong-exponent", "the check is fed slope 1/2 (double the theory's 1/4): the boundary "
-            "slope row must fail", theory={"slope": 0.5}),
-    Control("fixed-noise-norm", "noise norm held fixed as d grows (sigma_p = sqrt(d_min/d)): the "
-            "boundary stops rising with d, so the slope row must fail", sweep=_fixed_noise_norm),
-    Control("unfitted", "training stopped after 2 steps: the training data are not fitted, so "
-            "the premise row must fail", sweep=lambda s: s.with_overrides({"train.steps": 2})),
-)
 
 EXPERIMENT = Experiment(
     name="meng2024-xor-phase",
