@@ -70,6 +70,7 @@ import torch
 from torch.func import vmap
 
 from featlab.data import input_shape
+from featlab.linalg import spd_solve
 
 __all__ = ["Probe", "PROBES", "generic_probes", "probe_names"]
 
@@ -160,10 +161,10 @@ def _ridge_readout(ctx) -> dict[str, torch.Tensor]:
     L, n, N = H.shape
     if N <= n:
         G = H.transpose(1, 2) @ H / n + lam * torch.eye(N, dtype=H.dtype, device=H.device)
-        a = torch.linalg.solve(G, (H.transpose(1, 2) @ y[..., None]) / n)    # (L, N, 1)
+        a = spd_solve(G, (H.transpose(1, 2) @ y[..., None]) / n)             # (L, N, 1)
     else:
         K = H @ H.transpose(1, 2) / n + lam * torch.eye(n, dtype=H.dtype, device=H.device)
-        a = H.transpose(1, 2) @ torch.linalg.solve(K, y[..., None]) / n      # (L, N, 1)
+        a = H.transpose(1, 2) @ spd_solve(K, y[..., None]) / n               # (L, N, 1)
     pred = (Ht @ a)[..., 0]                                                  # (L, n_t)
     out = {"ridge_risk": (ctx.data["yt"].double() - pred).pow(2).mean(1)}
     star = ctx.data.get("f_star_test")                                       # noiseless target

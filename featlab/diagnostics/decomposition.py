@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from featlab.linalg import spd_solve
+
 __all__ = ["Decomposition", "decompose", "decompose_in_span", "summaries"]
 
 
@@ -47,17 +49,6 @@ def _basis(mu: torch.Tensor, xi: torch.Tensor, mask: torch.Tensor) -> tuple[torc
     return B * valid[:, :, None], valid
 
 
-def _spd_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve A x = b for SPD A (P, k, k) by Cholesky; singular systems (e.g. n > d, dependent
-    xi_i) fall back to the pseudo-inverse, giving the minimum-norm least-squares coefficients."""
-    L, info = torch.linalg.cholesky_ex(A)
-    x = torch.cholesky_solve(b.contiguous(), L)
-    bad = info != 0
-    if bool(bad.any()):
-        x[bad] = torch.linalg.pinv(A[bad], hermitian=True) @ b[bad]
-    return x
-
-
 def decompose(W: torch.Tensor, W0: torch.Tensor, mu: torch.Tensor, xi: torch.Tensor,
               mask: torch.Tensor, mu_class: torch.Tensor | None = None) -> Decomposition:
     """Exact gamma/rho of W (P, 2m, d) relative to W0.
@@ -77,7 +68,7 @@ def decompose(W: torch.Tensor, W0: torch.Tensor, mu: torch.Tensor, xi: torch.Ten
     eye = torch.diag_embed((~valid).to(gram.dtype))
     delta = W - W0                                                           # (P, 2m, d)
     rhs = delta @ B.transpose(1, 2)                                          # (P, 2m, S+nK_n)
-    C = _spd_solve(gram + eye, rhs.transpose(1, 2)).transpose(1, 2)
+    C = spd_solve(gram + eye, rhs.transpose(1, 2)).transpose(1, 2)
     C = C * valid[:, None, :]
     recon = C @ B                                                            # (P, 2m, d)
     residual = (delta - recon).flatten(1).norm(dim=1) / W.flatten(1).norm(dim=1).clamp_min(1e-300)
@@ -118,7 +109,7 @@ def decompose_in_span(C: torch.Tensor, gram: torch.Tensor, rows: torch.Tensor, s
     BB = torch.gather(GA, 2, rows[:, None, :].expand(P, R, R)) * a[:, None, :]  # (P, R, R) A gram A^T
     rhs = C @ GA.transpose(1, 2)                                            # (P, 2m, R) C gram A^T
     eye = torch.diag_embed((~valid).to(C.dtype))
-    Cd = _spd_solve(BB + eye, rhs.transpose(1, 2)).transpose(1, 2) * valid[:, None, :]  # (P, 2m, R)
+    Cd = spd_solve(BB + eye, rhs.transpose(1, 2)).transpose(1, 2) * valid[:, None, :]  # (P, 2m, R)
     E = C.clone()
     E.scatter_add_(2, rows[:, None, :].expand(P, M, R), -Cd * a[:, None, :])  # C - C_dec A
     resid_sq = ((E @ gram) * E).flatten(1).sum(1).clamp_min(0)

@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from featlab.linalg import spd_solve
 from featlab.linear.config import LinearSetting, spectrum, target
 from featlab.rng import generator
 from featlab.theory.linear import schedule as step_schedule
@@ -174,21 +175,9 @@ def _solve(c: dict[str, torch.Tensor]) -> torch.Tensor:
     reg = (n * c["lam_reg"])[:, None, None]
     if F <= n:
         G = Z.transpose(1, 2) @ Z + reg * torch.eye(F, dtype=Z.dtype, device=Z.device)
-        return _spd_solve(G, Z.transpose(1, 2) @ y[:, :, None])[:, :, 0]
+        return spd_solve(G, Z.transpose(1, 2) @ y[:, :, None])[:, :, 0]
     G = Z @ Z.transpose(1, 2) + reg * torch.eye(n, dtype=Z.dtype, device=Z.device)
-    return (Z.transpose(1, 2) @ _spd_solve(G, y[:, :, None]))[:, :, 0]
-
-
-def _spd_solve(G: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """G^{-1} b for a batch of symmetric positive-definite Gram matrices G (P, k, k), by Cholesky.
-
-    Cholesky rather than LU: besides being the natural solver here, batched LU solves of k >= 200 fail
-    with torch 2.13 CPU + MKL when torch uses 2 threads ("Pivots given to lu_solve must all be greater or
-    equal to 1"). LU remains the fallback for a numerically singular G."""
-    L, info = torch.linalg.cholesky_ex(G)
-    if bool((info == 0).all()):
-        return torch.cholesky_solve(b, L)
-    return torch.linalg.solve(G, b)
+    return (Z.transpose(1, 2) @ spd_solve(G, y[:, :, None]))[:, :, 0]
 
 
 def train_chunk(runs: list[RunSpec], device: str = "cpu",

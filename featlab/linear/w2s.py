@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from featlab.config import ConfigError, _check, override
+from featlab.linalg import spd_solve
 from featlab.linear.config import LinearData, LinearTrain, spectrum, target
 from featlab.rng import generator
 from featlab.train import engine
@@ -145,9 +146,7 @@ def _draw(g: torch.Generator, ge: torch.Generator, lam_D: torch.Tensor, m: int, 
 
 def _lstsq(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Batched least squares (P, m, F), (P, m) -> (P, F) via the normal equations (Cholesky)."""
-    G = X.transpose(1, 2) @ X
-    L = torch.linalg.cholesky(G)
-    return torch.cholesky_solve(X.transpose(1, 2) @ y[:, :, None], L)[:, :, 0]
+    return spd_solve(X.transpose(1, 2) @ X, X.transpose(1, 2) @ y[:, :, None])[:, :, 0]
 
 
 def train_chunk(runs: list[RunSpec], device: str = "cpu",
