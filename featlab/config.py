@@ -5,7 +5,7 @@ when the dataclass is built, so a bad value fails at once with a message that na
 says how to fix it. Dotted overrides (``"data.n=40"``, the CLI's ``--set``) are parsed against the
 field's annotated type by :func:`override`.
 
-Notation follows the papers (``../shared/PAPERS.md``): ``n`` training samples, ``d`` patch
+Notation follows the papers: ``n`` training samples, ``d`` patch
 dimension, ``mu_norm`` = ||mu||, ``sigma_p`` noise scale, ``snr`` = ||mu|| / (sigma_p sqrt(d)),
 ``m`` filters per class, ``sigma_0`` init scale, ``q`` ReLU power.
 """

@@ -3,7 +3,7 @@ r"""ba2022-one-step: one large gradient step on the first layer beats the kernel
 Paper: Ba, Erdogdu, Suzuki, Wang, Wu, Yang, "High-dimensional Asymptotics of Feature Learning:
 How One Gradient Step Improves the Representation" (NeurIPS 2022, arXiv 2205.01445), Fig. 3(c).
 
-Setting (the paper's, as PAPERS.md records it from the submission text): a two-layer network
+Setting (the paper's, as read from its submission text): a two-layer network
 f(x) = (1/sqrt N) a^T sigma(W x) with sqrt(d) W_0 and sqrt(N) a entries N(0, 1); data
 x ~ N(0, I_d), y = sigma*(<x, beta*>) + eps, ||beta*|| = 1 (:mod:`featlab.data.single_index`);
 one gradient step on W with a fixed, W_1 = W_0 + eta sqrt(N) G_0 (G_0 the negative gradient of

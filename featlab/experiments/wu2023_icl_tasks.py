@@ -12,7 +12,7 @@ Model and data: \hat y = x_q^T \Gamma (1/n) \sum_i y_i x_i (:mod:`featlab.models
 \sigma = 0.5 (:mod:`featlab.data.icl_regression`); one-pass SGD with batch size 1 on the squared
 loss, one fresh task per step, constant step (the paper's geometric step decay is not in
 featlab's optimizers: the variance term then stays of order \eta). Their exact numeric settings
-were not verified (../shared/PAPERS.md); these are featlab's.
+were not verified against the paper's text; these are featlab's.
 
 Theory (:mod:`featlab.theory.icl`): the exact risk R_n(\Gamma) of each run's \Gamma, its minimum
 R_n(\Gamma^*_n), and, because each step sees a fresh task, the mean iterate

@@ -5,7 +5,7 @@ run (batched by vmap over P):
     f(X) = \frac{1}{T} \sum_{l=1}^T softmax(x_l^T W_Q W_K^T X^T) X W_V w_O,
 
 X (T, d) the tokens, W_Q, W_K (d, d_k), W_V (d, d_v), w_O (d_v), all four trained. The paper's
-initialization and widths were not found (../shared/PAPERS.md): featlab draws W_Q, W_K, W_V with
+initialization and widths were not found in the paper's text: featlab draws W_Q, W_K, W_V with
 i.i.d. N(0, \sigma_0^2) entries and w_O ~ N(0, 1/d_v) from each run's "init" stream, d_k = d_v = d
 unless ``width_qk`` / ``width_v`` say otherwise. Taps: ``{"attn": a}`` (n, T) with a_t the
 softmax mass on token t averaged over the T queries (what the attention probes read).

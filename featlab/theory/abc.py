@@ -25,8 +25,8 @@ width-independent lr (featlab's ``sp``) has r = -1: unstable. Mean field for L >
 extension, muP shifted by theta = 1/2 (the L = 1 mean field is exactly that shift), not a TP IV row.
 
 Scope: SGD only. TP IV's r, stability and nontriviality are derived for SGD; the Adam rows of
-TP V (arXiv 2203.03466, Table 3) give per-layer init and lr for sp and muP only, and no Adam r is
-in PAPERS.md as verified, so :func:`classify` refuses Adam-like optimizers.
+TP V (arXiv 2203.03466, Table 3) give per-layer init and lr for sp and muP only, and no Adam r has
+been verified against the papers, so :func:`classify` refuses Adam-like optimizers.
 """
 
 from __future__ import annotations
