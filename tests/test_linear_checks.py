@@ -55,3 +55,20 @@ def test_scaling_exponent_power_row_needs_the_wrong_laws_outside_the_tolerance()
     assert sll.power_row("N", 0.414, 0.5)["passed"]          # tolerance 0.125; half (0.25) is 0.164 away
     assert not sll.power_row("N", 0.36, 0.5)["passed"]       # half the exponent within 0.125: no power
     assert sll.power_row("M", 1.03, 1.0)["passed"]
+
+
+def test_paired_exponent_row_counts_only_where_it_has_power():
+    from featlab.experiments.base import is_checked
+
+    sll = importlib.import_module("featlab.experiments.scaling_law_linear")
+    rng = np.random.default_rng(0)
+    x = np.array([4.0, 8, 16, 32, 64])
+    steep = 0.1 + x ** -1.0                                                  # L = E + A M^-1
+    noisy = steep + rng.normal(0, 1e-3, (16, 5))
+    row = sll._paired_exponent_row("M", x, noisy, np.tile(steep, (16, 1)))
+    assert is_checked(row) and row["passed"]
+    wrong = 0.1 + x ** -2.0 + rng.normal(0, 1e-3, (16, 5))                   # simulation off by 2x
+    assert not sll._paired_exponent_row("M", x, wrong, np.tile(steep, (16, 1)))["passed"]
+    flat = 0.1 + 1e-4 * x ** -1.0                                            # nearly flat: noise dominates
+    row = sll._paired_exponent_row("M", x, flat + rng.normal(0, 1e-3, (16, 5)), np.tile(flat, (16, 1)))
+    assert not is_checked(row)

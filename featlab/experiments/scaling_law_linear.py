@@ -16,7 +16,10 @@ sigma^2 = 0.1, gamma_0 = 0.2, halving every N/log2 N steps; 16 seeds):
    L = E + A N^-alpha at the largest M, fitted to the simulated means and to the exact means with the
    same fitter; pass iff |alpha_sim - alpha_exact| <= 4 SE, SE the standard deviation of that
    difference over a paired bootstrap of seeds (sketch and data resampled together), so the tolerance
-   shrinks like 1/sqrt(S).
+   shrinks like 1/sqrt(S). The row counts only where it has power: when 4 SE <= |alpha_exact| / 2 (it
+   could reject a simulated exponent off by half the exact one); otherwise it is reported as
+   uninformative and does not count (since 2026-12-01: on the paper grid at N = 8192 the exact M-curve
+   is nearly flat, alpha_exact = 10.0 with SE 4.4, and the row passed without being able to fail).
 3. Exponents vs the asymptotic prediction (theory only; tolerance a quarter of the predicted exponent,
    i.e. half way to the nearest wrong law, half the exponent: 0.25 in M, 0.125 in N for a = 2; until
    2026-12-01 a fixed 0.25 for both, which in N accepted 0.25..0.75 and so could not tell 1/2 from
@@ -127,10 +130,14 @@ def _paired_exponent_row(what: str, x: np.ndarray, sim: np.ndarray, exact: np.nd
         diffs.append(_alpha(x, sim[idx].mean(0)) - _alpha(x, exact[idx].mean(0)))
     se = float(np.std(diffs, ddof=1))
     d = a_sim - a_ex
-    return check_row(f"exponent in {what}: simulation vs exact theory, same grid",
-                     f"|alpha_sim - alpha_exact| <= {Z:g} SE (paired seed bootstrap, {n_boot} resamples)",
-                     f"alpha_sim = {a_sim:.3f}, alpha_exact = {a_ex:.3f}, diff = {d:+.3f}, SE = {se:.3f} "
-                     f"({abs(d) / se if se > 0 else np.inf:.2f} SE)", abs(d) <= Z * se)
+    name = f"exponent in {what}: simulation vs exact theory, same grid"
+    crit = f"|alpha_sim - alpha_exact| <= {Z:g} SE (paired seed bootstrap, {n_boot} resamples)"
+    value = (f"alpha_sim = {a_sim:.3f}, alpha_exact = {a_ex:.3f}, diff = {d:+.3f}, SE = {se:.3f} "
+             f"({abs(d) / se if se > 0 else np.inf:.2f} SE)")
+    if not Z * se <= abs(a_ex) / 2:     # could not reject a simulation off by half the exact exponent
+        return report_row(name, crit + f"; counted only when {Z:g} SE <= |alpha_exact| / 2",
+                          value + ": uninformative on this grid (the curve is nearly flat), not counted")
+    return check_row(name, crit + f"; counted only when {Z:g} SE <= |alpha_exact| / 2", value, abs(d) <= Z * se)
 
 
 def analyze(ctx: Context) -> Analysis:
