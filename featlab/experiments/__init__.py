@@ -41,6 +41,7 @@ _MODULES = {
     "abc-table": "featlab.experiments.abc_table",
     "coord-check": "featlab.experiments.coord_check",
     "mup-width-transfer": "featlab.experiments.mup_width_transfer",
+    "depth-transfer": "featlab.experiments.depth_transfer",
     # attention and transformers
     "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
     "wu2023-icl-tasks": "featlab.experiments.wu2023_icl_tasks",

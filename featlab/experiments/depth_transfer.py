@@ -1,0 +1,232 @@
+r"""depth-transfer: depth-muP's optimal learning rate stays put across depths; the unscaled ResNet's shifts.
+
+Papers: Yang, Yu, Zhu, Hayou, "Tensor Programs VI: Feature Learning in Infinite-Depth Neural
+Networks" (arXiv 2310.02244) and Bordelon, Noci, Li, Hanin, Pehlevan, "Depthwise Hyperparameter
+Transfer in Residual Networks" (arXiv 2309.16620): with the residual branches scaled by 1/sqrt(L)
+(depth-muP) the loss-vs-lr curves of SGD line up across depths, while an unscaled ResNet's
+optimum moves. Yao, Wu, Gao 2025 (arXiv 2512.21075) report that with two-layer blocks depth-muP
+loses feature learning in each block's first internal layer as L grows.
+
+Model: :mod:`featlab.models.resnet`, h^l = h^{l-1} + L^{-alpha} B_l(h^{l-1}), width N = 64, tanh,
+one-layer blocks B(h) = W phi(h) (checked) and two-layer blocks B(h) = V phi(U phi(h)) (reported),
+alpha = 1/2 (depth-muP) against alpha = 0 (unscaled); no depth lr rule (``depth_lr = False``: for
+SGD at alpha = 1/2 the rule is 1 anyway). Data: the Gaussian teacher-student regression of
+mup-width-transfer (d = 16, n = 128, a width-8 tanh teacher, noise 0.1); full-batch GD, 50 steps
+(quick) / 100 (paper); depths 2..16 (8x, quick, 2 seeds) or 2..64 (32x, paper, 4 seeds); log2 lr on
+a unit grid. Every lr and seed of one (depth, arm) trains as one population chunk. A diverged run
+counts as an infinite loss; the optimum of a depth is the grid lr of the lowest seed-mean final
+training loss (:func:`optima`).
+
+Criteria (stated before the paper preset ran; CHECKS.md):
+- the depths span >= 8x;
+- premise: every checked optimum (one-layer blocks, both arms) is inside the lr grid, not at its
+  edge (an edge optimum would censor the drift);
+- depth-muP (alpha = 1/2, one-layer blocks): the optimal log2 lr drifts (max - min over depths)
+  by <= 1 grid step;
+- unscaled (alpha = 0, one-layer blocks): it drifts by > 1 grid step.
+Reported, not counted: the two-layer blocks' drift under depth-muP, and the relative movement of
+the first block's inner features, mean |u_T - u_0| / mean |u_0| at the optimal lr, against depth
+(its log-log slope: negative = the collapse Yao et al. describe).
+
+Negative controls (``featlab falsify depth-transfer``; each must FAIL):
+``unscaled-as-treatment`` (the alpha = 0 runs read as the treatment: the depth-muP drift row);
+``shallow-range`` (depths 2 and 4 only: the range row and the unscaled-drift row).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from featlab.config import OptimConfig, Setting, TrainConfig
+from featlab.data.teacher_student import TeacherStudentData
+from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
+from featlab.models.resnet import ResNet
+from featlab.sweep import Sweep
+
+__all__ = ["EXPERIMENT", "optima"]
+
+MAX_DRIFT = 1.0        # log2 units (a factor 2 in lr) allowed for depth-muP
+RANGE = 8              # depth range the check needs
+ARMS = {0.5: "depth-muP", 0.0: "unscaled"}
+
+
+def _setting(steps: int) -> Setting:
+    return Setting(
+        data=TeacherStudentData(n=128, d=16, n_test=256, teacher_width=8, teacher_activation="tanh",
+                                noise=0.1),
+        model=ResNet(depth=2, width=64, block_layers=1, branch_alpha=0.5, depth_lr=False,
+                     activation="tanh"),
+        optim=OptimConfig(name="gd", lr=0.1),
+        train=TrainConfig(steps=steps, log_points=2),
+    )
+
+
+def _lrs(lo: float, hi: float, step: float = 0.5) -> list[float]:
+    """2^k for k = lo, lo + step, ..., hi (a log2 grid at ``step`` resolution)."""
+    return [round(2.0 ** (lo + step * i), 10) for i in range(int(round((hi - lo) / step)) + 1)]
+
+
+def quick() -> Sweep:
+    return Sweep(_setting(50), {"model.branch_alpha": [0.0, 0.5], "model.depth": [2, 4, 8, 16],
+                                "optim.lr": _lrs(-5.5, -0.5)}, seeds=2)
+
+
+def paper() -> Sweep:
+    return Sweep(_setting(100), {"model.block_layers": [1, 2], "model.branch_alpha": [0.0, 0.5],
+                                 "model.depth": [2, 4, 8, 16, 32, 64], "optim.lr": _lrs(-8, 1)},
+                 seeds=4)
+
+
+_KEYS = ["model.block_layers", "model.branch_alpha", "model.depth"]
+
+
+def _frame(ctx: Context) -> pd.DataFrame:
+    t = ctx.store.table(ctx.sweep_id, [*_KEYS, "optim.lr"])
+    t["model.depth"] = t["model.depth"].astype(int)
+    t["model.block_layers"] = t["model.block_layers"].astype(int)
+    t["log2_lr"] = np.round(np.log2(t["optim.lr"].astype(float)), 6)
+    ok = (t["status"] == "done") & np.isfinite(t["train_loss"].astype(float))
+    t["loss"] = np.where(ok, t["train_loss"].astype(float), np.inf)
+    return t
+
+
+def optima(t: pd.DataFrame) -> pd.DataFrame:
+    """Per (block_layers, alpha, depth): the log2 lr of the lowest seed-mean loss, its loss, and
+    whether it sits at an edge of the lr grid (or every lr diverged)."""
+    grid = np.sort(t["log2_lr"].unique())
+    curve = t.groupby([*_KEYS, "log2_lr"])["loss"].mean().reset_index()
+    rows = []
+    for key, g in curve.groupby(_KEYS):
+        best = g.loc[g["loss"].idxmin()]
+        k = float(best["log2_lr"])
+        rows.append({**dict(zip(_KEYS, key)), "best_log2_lr": k, "best_loss": float(best["loss"]),
+                     "edge": bool(k in (grid[0], grid[-1])) or not np.isfinite(best["loss"])})
+    return pd.DataFrame(rows)
+
+
+def _arm(opt: pd.DataFrame, blocks: int, alpha: float) -> pd.DataFrame:
+    return opt[(opt["model.block_layers"] == blocks) & np.isclose(opt["model.branch_alpha"], alpha)]
+
+
+def _drift(g: pd.DataFrame) -> float:
+    """max - min of the optimal log2 lr over depths (log2 units)."""
+    return float(g["best_log2_lr"].max() - g["best_log2_lr"].min()) if len(g) else float("nan")
+
+
+def _inner_movement(t: pd.DataFrame, opt: pd.DataFrame) -> tuple[str, float]:
+    """Two-layer blocks, depth-muP: relative movement of the first block's inner features at each
+    depth's optimal lr, and its log-log slope in depth."""
+    col, base = "feature_movement_inner1", "act_scale_inner1"
+    g = _arm(opt, 2, 0.5)
+    if col not in t or base not in t or g.empty:
+        return "no two-layer depth-muP runs", float("nan")
+    pts = []
+    for _, r in g.iterrows():
+        s = t[(t["model.block_layers"] == 2) & np.isclose(t["model.branch_alpha"], 0.5)
+              & (t["model.depth"] == r["model.depth"]) & (t["log2_lr"] == r["best_log2_lr"])]
+        rel = (s[col].astype(float) / s[base].astype(float)).mean()
+        pts.append((int(r["model.depth"]), float(rel)))
+    pts.sort()
+    L, m = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts])
+    ok = np.isfinite(m) & (m > 0)
+    slope = float(np.polyfit(np.log(L[ok]), np.log(m[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
+    return ", ".join(f"L = {int(a)}: {b:.3g}" for a, b in pts) + f"; slope {slope:+.2f}", slope
+
+
+def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: float) -> list[dict]:
+    grid = np.sort(t["log2_lr"].unique())
+    depths = sorted(t["model.depth"].unique())
+    span = depths[-1] / depths[0]
+    rows = [check_row("depth range of the sweep", f">= {RANGE}x", f"{span:g}x", span >= RANGE)]
+    checked = opt[opt["model.block_layers"] == 1]
+    edge = checked[checked["edge"]]
+    rows.append(check_row("premise: every optimal lr is inside the lr grid (one-layer blocks)",
+                          "0 optima at an edge",
+                          ", ".join(f"alpha {a:g} L = {d}" for a, d in zip(edge["model.branch_alpha"],
+                                                                         edge["model.depth"])) or 0,
+                          len(edge) == 0 and len(grid) >= 3))
+    d_mu, d_un = _drift(_arm(opt, 1, treatment)), _drift(_arm(opt, 1, 0.0))
+    label = "depth-muP" if treatment == 0.5 else f"alpha = {treatment:g} (as treatment)"
+    rows.append(check_row(f"{label}: drift of the optimal log2 lr over depths (log2 units)",
+                          f"<= {MAX_DRIFT:g}", d_mu, bool(d_mu <= MAX_DRIFT)))
+    rows.append(check_row("unscaled (alpha = 0): drift of the optimal log2 lr over depths (log2 units)",
+                          f"> {MAX_DRIFT:g}", d_un, bool(d_un > MAX_DRIFT)))
+    for blocks in (1, 2):
+        for alpha, name in ARMS.items():
+            g = _arm(opt, blocks, alpha)
+            if len(g):
+                rows.append(report_row(f"{name}, {blocks}-layer blocks: optimal log2 lr per depth",
+                                       "flat under depth-muP", ", ".join(
+                                           f"{d}: {k:g}" for d, k in zip(g["model.depth"], g["best_log2_lr"]))))
+    if len(_arm(opt, 2, 0.5)):
+        rows.append(report_row("depth-muP, 2-layer blocks: drift (log2 units)", "Yao et al.: transfer degrades",
+                               _drift(_arm(opt, 2, 0.5))))
+    text, _ = _inner_movement(t, opt)
+    if len(_arm(opt, 2, 0.5)):
+        rows.append(report_row("depth-muP, 2-layer blocks: first block's inner-feature movement at the optimum",
+                           "falls with depth (Yao et al.'s collapse)", text))
+    return rows
+
+
+def _figure(t: pd.DataFrame, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = [(b, a) for b in (1, 2) for a in (0.0, 0.5)
+            if ((t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)).any()]
+    fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.3), sharey=True, squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    depths = sorted(t["model.depth"].unique())
+    for ax, (b, a) in zip(axes[0], arms):
+        g = t[(t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)]
+        for i, d in enumerate(depths):
+            c = g[g["model.depth"] == d].groupby("log2_lr")["loss"].mean()
+            c = c[np.isfinite(c)]
+            ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(depths) - 1)),
+                    label=f"L = {d}")
+        ax.set_yscale("log")
+        ax.set_xlabel("log2 lr")
+        ax.set_title(f"{ARMS.get(a, a)}, {b}-layer blocks", fontsize=9)
+    axes[0][0].set_ylabel("final train loss (diverged omitted)")
+    if axes[0][0].get_legend_handles_labels()[0]:
+        axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=140, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return path
+
+
+def analyze(ctx: Context) -> Analysis:
+    treatment = float(ctx.theory.get("treatment", 0.5))
+    t = _frame(ctx)
+    opt = optima(t)
+    rows = _rows(t, opt, treatment)
+    fig = _figure(t, ctx.out_dir / "depth_transfer.png")
+    return Analysis.from_rows(rows, figures=[("Final training loss vs log2 lr per depth (seed means)", fig)],
+                              tables=[("Optimal log2 lr per block type, alpha and depth", opt)])
+
+
+EXPERIMENT = Experiment(
+    name="depth-transfer",
+    paper="Yang, Yu, Zhu, Hayou. Tensor Programs VI: Feature Learning in Infinite-Depth Neural "
+          "Networks. arXiv 2310.02244; Bordelon et al. Depthwise Hyperparameter Transfer in "
+          "Residual Networks. arXiv 2309.16620",
+    figure="loss vs log2 lr across depths, depth-muP (branch 1/sqrt L) vs unscaled",
+    claim="With branches scaled by 1/sqrt(L), SGD's loss-minimizing lr moves by at most one log2 "
+          "grid step over an 8x depth range; without the scaling it moves by more.",
+    presets={"quick": quick, "paper": paper},
+    analyze=analyze,
+    runtime="quick: 288 runs (16 chunks)",
+    controls=(
+        Control("unscaled-as-treatment", "the alpha = 0 runs are read as the treatment: the "
+                "depth-muP drift row must fail", theory={"treatment": 0.0}),
+        Control("shallow-range", "depths 2 and 4 only: the range row and the unscaled-drift row "
+                "must fail", lambda s: s.with_grid({"model.depth": [2, 4]})),
+    ),
+    criteria=f"PASS iff the depths span >= {RANGE}x, every one-layer-block optimum is inside the lr "
+             f"grid, depth-muP's (alpha = 1/2) optimal log2 lr drifts by <= {MAX_DRIFT} grid step over "
+             f"the depths and the unscaled ResNet's (alpha = 0) by > {MAX_DRIFT} (optimum = lowest "
+             f"seed-mean final train loss, diverged = infinite).",
+)
