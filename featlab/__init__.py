@@ -17,7 +17,8 @@ from featlab.data.gaussian_mixture import GaussianMixtureData
 from featlab.data.teacher_student import TeacherStudentData
 from featlab.models import Family, register_family
 from featlab.plugins import load_plugin
-from featlab.experiments import experiments, get_experiment
+from featlab import experiments  # the registry package, callable: featlab.experiments()
+from featlab.experiments import get_experiment
 from featlab.runner import build_report, run_experiment, run_sweep, run_sweep_file
 from featlab.sweepfile import load_sweep
 from featlab.store import Store, StoreError

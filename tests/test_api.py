@@ -53,3 +53,10 @@ def test_run_that_cannot_fit_in_memory_is_a_config_error_before_training(tmp_pat
     fits = fl.Sweep(fl.override(fl.Setting(), {"data.d": 200}), {}, seeds=1)
     from featlab.train.population import check_fits
     check_fits(fits.runs())                                   # an ordinary run passes
+
+
+def test_experiment_modules_import_by_dotted_name_and_the_registry_stays_callable():
+    import featlab.experiments.kou2023_phase as kou  # a plain `import a.b.c as m` of a submodule
+
+    assert kou.EXPERIMENT.name == "kou2023-phase"
+    assert [e.name for e in fl.experiments()] == [e.name for e in fl.experiments.experiments()]

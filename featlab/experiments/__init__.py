@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 from featlab.config import ConfigError
 from featlab.experiments.base import (Analysis, Context, Control, Experiment, check_row, report_row,
@@ -59,3 +61,15 @@ def get_experiment(name: str) -> Experiment:
 def experiments() -> list[Experiment]:
     """All registered experiments, in registry order."""
     return [get_experiment(n) for n in _MODULES]
+
+
+class _Registry(types.ModuleType):
+    """This package, callable: ``featlab.experiments()`` lists the experiments while
+    ``import featlab.experiments.kou2023_phase`` still finds the submodule (a package attribute
+    cannot be both a function and the subpackage)."""
+
+    def __call__(self) -> list[Experiment]:
+        return experiments()
+
+
+sys.modules[__name__].__class__ = _Registry
