@@ -101,7 +101,7 @@ def test_boundary_law_recovers_a_known_slope_on_synthetic_cells(tmp_path, true, 
     assert rows["boundary slope: power"]["passed"]
     assert rows["premise: training data fitted"]["passed"]
     assert out.check["passed"] is passes
-    assert (tmp_path / "phase.png").exists()
+    assert (tmp_path / "phase.png").exists() and (tmp_path / "phase_loglog.png").exists()
     if passes:     # the 0.2 contour sits at N SNR^2 = 2.5^{1/2} C = 2.4
         assert 0.5 < out.check["fitted_C"] < 3.0
 

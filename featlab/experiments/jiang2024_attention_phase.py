@@ -79,7 +79,9 @@ from featlab.data.signal_tokens import SignalTokenData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, report_row
 from featlab.experiments.phase import PhaseSpec, analyze_phase, cell_grid
 from featlab.models.softmax_attention import SoftmaxAttention
+from featlab.plots import phase_heatmap
 from featlab.sweep import Sweep
+from featlab.theory.signal_noise import contour_crossings
 
 __all__ = ["EXPERIMENT", "PhaseGridSweep", "SLOPE", "WRONG", "THRESHOLD", "LOSS_EPS",
            "DELTA", "boundary_snr", "control_n_snr2"]
@@ -176,16 +178,36 @@ def _movement_row(ctx: Context, C: float) -> dict:
                       f"{moved:.3g} over {len(runs)} runs; fitted C = {C:.3g}")
 
 
+def _loglog_heatmap(ctx: Context, cells: pd.DataFrame, C: float, title: str):
+    """Their Fig. 1 on log axes: mean test loss over (SNR, N), thresholded at 0.2, with the
+    fitted N SNR^2 = C (a straight line of slope -1/2) and the measured 0.2 contour."""
+    xs, ys = np.sort(cells[SPEC.x_key].unique()), np.sort(cells[SPEC.y_key].unique())
+    grid = (cells.pivot(index=SPEC.y_key, columns=SPEC.x_key, values="error")
+            .reindex(index=ys, columns=xs).to_numpy())                      # (N values, SNRs)
+    x_cross, y_cross = contour_crossings(grid, xs, ys, THRESHOLD, log_x=False)
+    n_dense = np.geomspace(ys.min(), ys.max(), 200)
+    boundary = (boundary_snr(C, n_dense), n_dense) if np.isfinite(C) and C > 0 else None
+    return phase_heatmap(grid, xs, ys, xlabel=SPEC.x_label, ylabel=SPEC.y_label,
+                         path=ctx.out_dir / "phase_loglog.png", title=title, threshold=THRESHOLD,
+                         boundary=boundary, boundary_label=f"N SNR^2 = C, C = {C:.3g} (fitted)",
+                         measured_boundary=(x_cross, y_cross) if len(x_cross) else None,
+                         xscale="log", yscale="log", cbar_label="test loss")
+
+
 def analyze(ctx: Context) -> Analysis:
-    res = analyze_phase(ctx, SPEC, title=f"Jiang et al. 2024, softmax attention ({ctx.preset})")
+    title = f"Jiang et al. 2024, softmax attention ({ctx.preset})"
+    res = analyze_phase(ctx, SPEC, title=title)
     C = float(res.check["fitted_C"])
     rows = [*res.check["rows"], _movement_row(ctx, C)]
     extra = {k: v for k, v in res.check.items()
              if k not in ("passed", "rows", "summary", "n_checked", "n_passed", "n_reported")}
-    table = (cell_grid(ctx.store.table(ctx.sweep_id, axes=[SPEC.x_key, SPEC.y_key]), SPEC)
-             .rename(columns={"error": "test_loss", "error_sd": "test_loss_sd"}))
+    cells = cell_grid(ctx.store.table(ctx.sweep_id, axes=[SPEC.x_key, SPEC.y_key]), SPEC)
+    heat = ("Mean test loss over (SNR, N) on log axes (their Fig. 1), raw (left) and thresholded "
+            "at 0.2 (right); line: N SNR^2 = C with C fitted; markers: measured 0.2 contour.",
+            _loglog_heatmap(ctx, cells, C, title))
+    table = cells.rename(columns={"error": "test_loss", "error_sd": "test_loss_sd"})
     table["N_snr2"] = control_n_snr2(table["data.n"], table["data.snr"])
-    return Analysis.from_rows(rows, extra=extra, figures=res.figures,
+    return Analysis.from_rows(rows, extra=extra, figures=[heat, *res.figures],
                               tables=[*res.tables, ("Mean test loss per (N, SNR) cell",
                                                     pd.DataFrame(table))],
                               notes=res.notes)
