@@ -84,7 +84,7 @@ def _synthetic_runs(slope: float, seeds: int = 6, C: float = 1.5, rng_seed: int 
             for x in snrs:
                 loss = 0.7 / (1 + (x / xb) ** 4)        # 0.7 at low SNR, 0.2 at x = 2.5^{1/4} xb
                 rows.append({"data.n": n, "data.snr": float(x), "seed": s, "status": "done",
-                             "run_id": run, "test_loss": loss, "train_loss": 0.01,
+                             "run_id": run, "test_loss": loss, "test_error": loss / 2, "train_loss": 0.01,
                              "weight_movement_W_Q": 0.05})
                 run += 1
     return pd.DataFrame(rows)
