@@ -29,8 +29,9 @@ asymptotic (d >> N, constants unstated); at finite d the measured slope lies abo
 approaches it as d grows (below). With delta = 0 the quick preset FAILS: -0.454 +- 0.010,
 +4.5 s.e. (CHECKS.md);
 (iv) power >= 0.8, at the measured s.e. and tolerance, to reject the nearest wrong laws:
-slope 0 (no N-dependence), -1/4 (half the exponent; the test-*error* boundary of linear and
-ReLU CNN classifiers at fixed d, N ||mu||^4 = C sigma_p^4 d) and -1 (double).
+slope 0 (no N-dependence), -1/4 (half the exponent; at fixed d also the slope of the
+test-*error* boundary N ||mu||^4 = C sigma_p^4 d of two-layer ReLU CNNs, Kou et al. 2023) and
+-1 (double).
 Reported, not checked: the fitted constant C of N SNR^2 = C (the fraction of cells whose regime
 it predicts, which C maximizes), the relative movement of W_Q in the benign cells and the
 slope of the test-error contour at 0.1.
@@ -56,8 +57,8 @@ trained) gives the same law (slope -0.474 +- 0.015, C = 1.56): at this scale the
 boundary of the test *loss* is set by the value side's signal learning against its noise
 memorization, and the check does not isolate a role of the trained attention. The test
 *error* contour at 0.1 (reported row) is shallower: -0.28 +- 0.02 over 4 rows in ``quick``,
-near the -1/4 error law of a linear classifier at fixed d; the N SNR^2 law holds for the test
-loss, the paper's cut, whose size at the stopping point also reflects the output margin. Training 3000
+nearer the -1/4 of the CNN error law at fixed d; the N SNR^2 law holds for the test loss (the
+paper's cut), whose size at the stopping point also reflects the output margin. Training 3000
 steps without the stop (2 seeds, N in {5, 20, 80}) drives the train loss to ~0, moves W_Q by
 0.07-0.18 and shifts the boundary to smaller SNR (0.445 at N = 5, 0.246 at N = 20), slope -0.43
 between them.
@@ -186,7 +187,7 @@ def _movement_row(ctx: Context, C: float) -> dict:
 
 def _error_contour_row(ctx: Context) -> dict:
     """Reported: the slope of the test-*error* contour at 0.1 (seed bootstrap), beside the
-    test-loss law: the 0-1 error boundary of a linear classifier at fixed d has slope -1/4."""
+    test-loss law (at fixed d the ReLU CNN's 0-1 error boundary has slope -1/4)."""
     df = ctx.store.table(ctx.sweep_id, axes=[SPEC.x_key, SPEC.y_key])
     if "test_error" not in df:
         return report_row(f"test-error contour at {ERROR_LEVEL:g}", "reported", "not stored")
@@ -194,8 +195,8 @@ def _error_contour_row(ctx: Context) -> dict:
     got = (f"{b['slope']:.3f} +- {b['se']:.3f} over {b['n_cross']} rows" if b["n_cross"] >= 3
            else f"{b['n_cross']} rows cross (need >= 3)")
     return report_row(f"test-error contour at {ERROR_LEVEL:g}: slope d log SNR / d log N",
-                      "reported (not the paper's cut; -1/4 = linear classifier's error law at "
-                      "fixed d)", got)
+                      "reported (not the paper's cut; -1/4 = the ReLU CNN error law at fixed d, "
+                      "Kou et al. 2023)", got)
 
 
 def _loglog_heatmap(ctx: Context, cells: pd.DataFrame, C: float, title: str):
@@ -234,8 +235,8 @@ def analyze(ctx: Context) -> Analysis:
 
 
 CONTROLS = (
-    Control("wrong-exponent", "the check is fed slope -1/4 (half the exponent; the test-error law "
-            "of linear/ReLU CNN classifiers at fixed d): the boundary slope row must fail",
+    Control("wrong-exponent", "the check is fed slope -1/4 (half the exponent; the ReLU CNN's "
+            "test-error law at fixed d): the boundary slope row must fail",
             theory={"slope": -0.25}),
     Control("shuffled-labels", "training labels permuted: nothing generalizes, no cell is benign; "
             "'both regimes' and the slope rows must fail",
@@ -256,7 +257,7 @@ EXPERIMENT = Experiment(
     runtime="quick: 160 runs, about 35 s of CPU time on one core; paper: 1232 runs (not run here)",
     controls=CONTROLS,
     criteria="both regimes (>= 2 cells each, benign iff mean test loss <= 0.2); every run of the "
-             "benign cells reaches train loss <= 0.02; 0.2-contour slope d log SNR / d log N = -1/2 "
-             "within 3 seed-bootstrap s.e. + 0.1 (finite-d allowance); power >= 0.8 against slopes 0, -1/4 "
-             "and -1. Fitted C of N SNR^2 = C: reported.",
+             "benign cells reaches train loss <= 0.02; 0.2-contour slope d log SNR / d log N = "
+             "-1/2 within 3 seed-bootstrap s.e. + 0.1 (finite-d allowance); power >= 0.8 against "
+             "slopes 0, -1/4 and -1. Fitted C of N SNR^2 = C: reported.",
 )
