@@ -8,7 +8,9 @@ one signal token and T - 1 pure-noise tokens, \mu = ||\mu|| e_1 with
 ||\mu|| = SNR \sigma_p \sqrt d (the paper's SNR = ||\mu|| / (\sigma_p \sqrt d), set directly by
 ``snr``). The paper's sample size N is ``n``. Labels: balanced, the first n/2 samples y = +1
 (train and test). ``shuffle_labels`` permutes the training labels (a negative control: no
-relation left between a sample and its label); test labels stay clean.
+relation left between a sample and its label); test labels stay clean. Not verified against the
+paper's text: whether it uses one signal vector (as here) or one per class, and isotropic or
+signal-orthogonal noise.
 
 Streams: the noise tokens of a split from (seed, "data_<split>"), the permutation from
 (seed, "shuffle"). Runs of one seed share their noise draws across SNRs (common random
