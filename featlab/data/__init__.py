@@ -26,6 +26,7 @@ from featlab.data import sparse_noise
 from featlab.data import teacher_student
 from featlab.data import tokens
 from featlab.data import xor
+from featlab.data import signal_tokens
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
@@ -42,6 +43,7 @@ REGISTRY = {
     "xor": xor,
     "token_selection": tokens,
     "icl_regression": icl_regression,
+    "signal_tokens": signal_tokens,
 }
 
 
