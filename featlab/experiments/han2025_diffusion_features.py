@@ -152,7 +152,7 @@ def _cells(df: pd.DataFrame, col: str = "feature_ratio") -> pd.DataFrame:
 
 def _slope(cube: pd.DataFrame) -> float:
     """OLS slope of the seed-mean log ratio on log x (NaN unless >= 3 finite points)."""
-    mean = cube.mean(0)
+    mean = cube.mean(axis=0)
     ok = np.isfinite(mean.to_numpy())
     if ok.sum() < 3:
         return float("nan")
@@ -175,7 +175,7 @@ def slope_bootstrap(cube: pd.DataFrame, n_boot: int = 400, seed: int = 0) -> tup
 
 def _geo(cube: pd.DataFrame) -> pd.Series:
     """Geometric-mean ratio per n SNR^2."""
-    return np.exp(cube.mean(0))
+    return np.exp(cube.mean(axis=0))
 
 
 def _rows(t: pd.DataFrame, theory: float) -> list[dict]:
@@ -197,13 +197,13 @@ def _rows(t: pd.DataFrame, theory: float) -> list[dict]:
                           fit, bool(fit <= 0.01)))
     cube = _cells(den)
     slope, se = slope_bootstrap(cube)
-    n_pts = int(np.isfinite(cube.mean(0).to_numpy()).sum()) if len(cube) else 0
+    n_pts = int(np.isfinite(cube.mean(axis=0).to_numpy()).sum()) if len(cube) else 0
     test = law_test(slope, se, theory, n_pts, delta=DELTA, wrong=(theory - 1.0, theory + 1.0))
     rows += law_rows(test, "denoiser: slope of log ratio on log n SNR^2 (||mu|| varied, n = 20)",
                      "d log ratio / d log (n SNR^2)")
     ncube = _cells(by_obj(_n_axis(t), "denoise"))
     nslope, nse = slope_bootstrap(ncube)
-    n_pts = int(np.isfinite(ncube.mean(0).to_numpy()).sum()) if len(ncube) else 0
+    n_pts = int(np.isfinite(ncube.mean(axis=0).to_numpy()).sum()) if len(ncube) else 0
     ntest = law_test(nslope, nse, theory, n_pts, delta=DELTA_N, wrong=(theory - 1.0, theory + 1.0))
     rows += law_rows(ntest, "denoiser: slope of log ratio on log n (n varied at fixed ||mu||)",
                      "d log ratio / d log n")
@@ -252,11 +252,11 @@ def _figure(t: pd.DataFrame, path):
         cube = _cells(t[t["model.objective"] == obj])
         if cube.empty:
             continue
-        mean, sem = cube.mean(0), cube.std(0, ddof=1) / np.sqrt(len(cube))
+        mean, sem = cube.mean(axis=0), cube.std(axis=0, ddof=1) / np.sqrt(len(cube))
         ax.errorbar(mean.index, np.exp(mean), yerr=[np.exp(mean) - np.exp(mean - sem),
                     np.exp(mean + sem) - np.exp(mean)], marker="o", color=color, label=label,
                     capsize=2)
-    den = _cells(t[t["model.objective"] == "denoise"]).mean(0)
+    den = _cells(t[t["model.objective"] == "denoise"]).mean(axis=0)
     den = den[np.isfinite(den.to_numpy())]
     if len(den):                                        # slope-1 line through the first point
         xs = den.index.to_numpy(float)
