@@ -242,6 +242,7 @@ def _rows(t: pd.DataFrame, theory: float) -> list[dict]:
 
 def _figure(t: pd.DataFrame, path):
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -264,6 +265,9 @@ def _figure(t: pd.DataFrame, path):
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    grid = sorted(t["x"].unique())
+    ax.set_xticks(grid, [f"{x:g}" for x in grid])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("n SNR$^2$")
     ax.set_ylabel("max|<Δw, μ>| / max|<Δw, ξ_i>|")
     ax.legend(fontsize=7)
