@@ -1,6 +1,7 @@
 r"""Tasks and their losses: the seam between a model's outputs f and a data model's labels y.
 
-A task is chosen by the data model (its config's ``task``: ``binary`` unless it says otherwise):
+A task is chosen by the model family when it declares one (``Family.task``: the tied denoiser's
+``denoise``), else by the data model (its config's ``task``: ``binary`` unless it says otherwise):
 
 - ``binary``: labels y in {-1, +1}, one output f; logistic loss \ell(y f) = \log(1 + e^{-y f});
   a soft label y in [-1, 1] (mixup) gives ((1+y)/2) \ell(f) + ((1-y)/2) \ell(-f); 0-1 error
@@ -25,10 +26,9 @@ Losses are per sample (N,), for one run; the engine weights and sums them and vm
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
-
-import math
 
 import torch
 import torch.nn.functional as F
