@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from featlab.data import class_signals
 from featlab.data import feature_noise
 from featlab.data import gaussian_mixture
 from featlab.data import icl_regression
@@ -44,6 +45,7 @@ REGISTRY = {
     "token_selection": tokens,
     "icl_regression": icl_regression,
     "signal_tokens": signal_tokens,
+    "class_signals": class_signals,
 }
 
 
