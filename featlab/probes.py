@@ -22,7 +22,7 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
 - ``feature_movement``: feature_movement_<layer> = mean |h^l(theta_t) - h^l(theta_0)| over the
   training batch and units, the feature update whose width exponent is -r in TP IV (Yang & Hu,
   arXiv 2011.14522, Def. 3.2: Delta h = Theta(n^{-r}));
-- ``neural_collapse`` (multiclass tasks only): nc1, nc2_*, nc3, nc4 of the last hidden layer's
+- ``neural_collapse`` (multiclass tasks only: cross-entropy or one-hot MSE): nc1, nc2_*, nc3, nc4 of the last hidden layer's
   features on the training set and the output layer's weights
   (:mod:`featlab.diagnostics.neural_collapse`; Papyan, Han, Donoho 2020).
 
@@ -239,7 +239,7 @@ def _feature_movement(ctx) -> dict[str, torch.Tensor]:
 
 
 def _applies_nc(setting) -> bool:
-    return "neural_collapse" in _family(setting).probes and _task(setting).name == "multiclass"
+    return "neural_collapse" in _family(setting).probes and _task(setting).name in ("multiclass", "multiclass_mse")
 
 
 def _neural_collapse(ctx) -> dict[str, torch.Tensor]:
