@@ -44,6 +44,8 @@ _MODULES = {
     # attention and transformers
     "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
     "wu2023-icl-tasks": "featlab.experiments.wu2023_icl_tasks",
+    # neural collapse
+    "neural-collapse": "featlab.experiments.neural_collapse",
 }
 
 
