@@ -32,7 +32,8 @@ def _tiny(steps: int, **optim) -> fl.Setting:
         train=fl.TrainConfig(steps=steps, log_points=12))
 
 
-def _traj(out, steps_key="step") -> pd.DataFrame:
+def _traj(out) -> pd.DataFrame:
+    """The per-step frame per_run reads, from a ChunkResult of width-32 runs (run index = seed)."""
     frame = pd.DataFrame({"run": out.log_run, "step": out.log_step,
                           **{k: out.log_values[k] for k in ("train_error", "test_error", *NC_NAMES)}})
     frame["width"] = 32
