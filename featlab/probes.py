@@ -26,7 +26,8 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
   |<w_r - w_r^0, \mu_j>|, noise_max = max_{r,i} |<w_r - w_r^0, \xi_i>| (training noise patches),
   feature_ratio = signal_max / noise_max, feature_ratio_raw the same with w_r (Han et al. 2025's
   signal/noise learning ratio; :mod:`featlab.models.tied_denoiser`);
-- ``neural_collapse`` (multiclass tasks only): nc1, nc2_*, nc3, nc4 of the last hidden layer's
+- ``neural_collapse`` (multiclass tasks only: cross-entropy or one-hot MSE): nc1, nc2_*, nc3, nc4
+  of the last hidden layer's
   features on the training set and the output layer's weights
   (:mod:`featlab.diagnostics.neural_collapse`; Papyan, Han, Donoho 2020).
 
@@ -243,7 +244,7 @@ def _feature_movement(ctx) -> dict[str, torch.Tensor]:
 
 
 def _applies_nc(setting) -> bool:
-    return "neural_collapse" in _family(setting).probes and _task(setting).name == "multiclass"
+    return "neural_collapse" in _family(setting).probes and _task(setting).name in ("multiclass", "multiclass_mse")
 
 
 def _neural_collapse(ctx) -> dict[str, torch.Tensor]:

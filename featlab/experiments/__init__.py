@@ -48,6 +48,8 @@ _MODULES = {
     "jiang2024-attention-phase": "featlab.experiments.jiang2024_attention_phase",
     # diffusion models
     "han2025-diffusion-features": "featlab.experiments.han2025_diffusion_features",
+    # neural collapse
+    "neural-collapse": "featlab.experiments.neural_collapse",
 }
 
 

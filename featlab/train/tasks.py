@@ -9,6 +9,10 @@ A task is chosen by the model family when it declares one (``Family.task``: the 
 - ``multiclass``: labels y in {0..C-1} (stored as floats), C outputs; cross-entropy
   \log \sum_c e^{f_c} - f_y; soft labels (mixup) are (N, C) probabilities q with loss
   -\sum_c q_c \log softmax(f)_c; 0-1 error 1[argmax f != y];
+- ``multiclass_mse``: labels y in {0..C-1}, C outputs, squared loss to the one-hot target
+  \sum_c (f_c - 1[c = y])^2 (the MSE classification loss of Han, Papyan, Donoho 2022 and Wu &
+  Mondelli 2025); soft labels (mixup) are (N, C) target vectors q with loss \sum_c (f_c - q_c)^2;
+  0-1 error 1[argmax f != y];
 - ``regression``: real y, one output; squared loss (f - y)^2 (torch's MSELoss per sample); no
   0-1 error. A soft (mixed) target \lambda y_i + (1-\lambda) y_j has the same gradient as
   \lambda (f-y_i)^2 + (1-\lambda)(f-y_j)^2.
@@ -72,6 +76,14 @@ def _cross_entropy(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torc
     return -logp.gather(-1, y.long()[:, None])[:, 0]
 
 
+def _onehot_squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tensor:
+    if soft:
+        target = y                                                          # (N, C)
+    else:                                                                   # one-hot, vmap-safe
+        target = (y.long()[:, None] == torch.arange(f.shape[-1], device=f.device)).to(f.dtype)
+    return (f - target).pow(2).sum(-1)
+
+
 def _squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tensor:
     return (f - y) ** 2
 
@@ -114,6 +126,9 @@ TASKS: dict[str, Task] = {
     "multiclass": Task("multiclass", _cross_entropy,
                        lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
                        lambda d: int(d.n_classes), _mix_onehot),
+    "multiclass_mse": Task("multiclass_mse", _onehot_squared,
+                           lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
+                           lambda d: int(d.n_classes), _mix_onehot),
     "regression": Task("regression", _squared, None, lambda d: 1),
     "denoise": Task("denoise", _squared_sum, None, lambda d: 1, corrupt=_diffuse),
 }
