@@ -255,7 +255,8 @@ def _step_seconds(setting, device: str, steps: int, span: bool = False, vmap: bo
         from featlab.models import family_of
         from featlab.train.tasks import task_of
         from featlab.train.vmapped import vmap_loss_and_grad
-        grad_fn = vmap_loss_and_grad(family_of(setting.model), setting.model, task_of(setting.data))
+        grad_fn = vmap_loss_and_grad(family_of(setting.model), setting.model,
+                                   task_of(setting.data, setting.model))
     w = _batch_weight(c, setting, 0)
     state = c.opt_state
 

@@ -22,7 +22,12 @@ Generic probes (every family on the generic path, :mod:`featlab.train.generic`):
 - ``feature_movement``: feature_movement_<layer> = mean |h^l(theta_t) - h^l(theta_0)| over the
   training batch and units, the feature update whose width exponent is -r in TP IV (Yang & Hu,
   arXiv 2011.14522, Def. 3.2: Delta h = Theta(n^{-r}));
-- ``neural_collapse`` (multiclass tasks only): nc1, nc2_*, nc3, nc4 of the last hidden layer's
+- ``feature_ratio`` (families that declare it, patch data): signal_max = max_{r,j}
+  |<w_r - w_r^0, \mu_j>|, noise_max = max_{r,i} |<w_r - w_r^0, \xi_i>| (training noise patches),
+  feature_ratio = signal_max / noise_max, feature_ratio_raw the same with w_r (Han et al. 2025's
+  signal/noise learning ratio; :mod:`featlab.models.tied_denoiser`);
+- ``neural_collapse`` (multiclass tasks only: cross-entropy or one-hot MSE): nc1, nc2_*, nc3, nc4
+  of the last hidden layer's
   features on the training set and the output layer's weights
   (:mod:`featlab.diagnostics.neural_collapse`; Papyan, Han, Donoho 2020).
 
@@ -88,7 +93,7 @@ class Probe:
 
 def _task(setting):
     from featlab.train.tasks import task_of
-    return task_of(setting.data)
+    return task_of(setting.data, setting.model)
 
 
 def _family(setting):
@@ -239,7 +244,7 @@ def _feature_movement(ctx) -> dict[str, torch.Tensor]:
 
 
 def _applies_nc(setting) -> bool:
-    return "neural_collapse" in _family(setting).probes and _task(setting).name == "multiclass"
+    return "neural_collapse" in _family(setting).probes and _task(setting).name in ("multiclass", "multiclass_mse")
 
 
 def _neural_collapse(ctx) -> dict[str, torch.Tensor]:
@@ -318,6 +323,17 @@ def _icl(ctx) -> dict[str, torch.Tensor]:
             "icl_mc_se": sq.std(1) / sq.shape[1] ** 0.5}
 
 
+def _feature_ratio(ctx) -> dict[str, torch.Tensor]:
+    """Signal learning vs noise memorization of a first layer W (L, m, d): max |<w_r - w_r^0, mu_j>|
+    over neurons and signals, max |<w_r - w_r^0, xi_i>| over neurons and training noise patches,
+    their ratio, and the ratio with w_r itself (:func:`featlab.models.tied_denoiser.feature_ratio`)."""
+    from featlab.models.tied_denoiser import feature_ratio
+
+    X, idx = ctx.data["X"], ctx.data["noise_idx"][:, :, :1]                  # (L, n, K, d), (L, n, 1)
+    xi = torch.gather(X, 2, idx[..., None].expand(-1, -1, -1, X.shape[-1]))[:, :, 0]   # (L, n, d)
+    return feature_ratio(ctx.params["W"], ctx.W0["W"], ctx.data["mu"], xi)
+
+
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
                "attn_relevant_test", "attn_entropy")
 
@@ -345,6 +361,9 @@ PROBES: dict[str, Probe] = {
     "icl": Probe("icl", lambda s: "icl" in _family(s).probes and s.data.kind == "icl_regression",
                  lambda s: ("icl_risk", "icl_excess", "icl_mc_se"), _icl),
     **_patch_probes(),
+    "feature_ratio": Probe("feature_ratio", lambda s: "feature_ratio" in _family(s).probes,
+                           lambda s: ("signal_max", "noise_max", "feature_ratio",
+                                      "feature_ratio_raw"), _feature_ratio),
 }
 
 

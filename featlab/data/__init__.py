@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from featlab.data import class_signals
 from featlab.data import feature_noise
 from featlab.data import gaussian_mixture
 from featlab.data import icl_regression
@@ -26,6 +27,7 @@ from featlab.data import sparse_noise
 from featlab.data import teacher_student
 from featlab.data import tokens
 from featlab.data import xor
+from featlab.data import signal_tokens
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
@@ -42,6 +44,8 @@ REGISTRY = {
     "xor": xor,
     "token_selection": tokens,
     "icl_regression": icl_regression,
+    "signal_tokens": signal_tokens,
+    "class_signals": class_signals,
 }
 
 

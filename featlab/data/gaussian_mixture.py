@@ -3,6 +3,8 @@ r"""Gaussian-mixture classification with C classes: y uniform on {0..C-1}, x = \
 Class means \mu_c = ``mu_norm`` u_c with u_c uniform on the unit sphere of R^d, drawn once per seed
 from (seed, "means"); z ~ N(0, I_d). Labels from (seed, "labels_<split>"), noise from
 (seed, "data_<split>"). ``shuffle_labels`` permutes the training labels (a negative control).
+``loss`` chooses the task: ``cross_entropy`` (``multiclass``) or ``mse`` (``multiclass_mse``,
+squared loss to the one-hot label; :mod:`featlab.train.tasks`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _check_choice, _finite, register_data
+from featlab.config import _check, _check_choice, _finite, added, register_data
 from featlab.rng import generator
 
 __all__ = ["GaussianMixtureData", "sample_run", "means"]
@@ -32,10 +34,15 @@ class GaussianMixtureData:
     sigma: float = 1.0
     shuffle_labels: bool = False
     kind: Literal["gaussian_mixture"] = "gaussian_mixture"
+    loss: Literal["cross_entropy", "mse"] = added("cross_entropy")
 
     PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"mu_norm", "sigma"})
     INPUT: ClassVar[str] = "vectors"
-    task: ClassVar[str] = "multiclass"
+
+    @property
+    def task(self) -> str:
+        """The task of :mod:`featlab.train.tasks` that ``loss`` names."""
+        return "multiclass" if self.loss == "cross_entropy" else "multiclass_mse"
 
     def __post_init__(self) -> None:
         for key in ("n", "d", "n_test"):
@@ -46,6 +53,7 @@ class GaussianMixtureData:
         _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
                "use a finite ||mu|| >= 0")
         _check(_finite(self.sigma) and self.sigma > 0, "data.sigma", self.sigma, "use a finite sigma > 0")
+        _check_choice("data.loss", self.loss, ("cross_entropy", "mse"))
 
 
 def means(cfg: GaussianMixtureData, seed: int) -> torch.Tensor:

@@ -47,6 +47,11 @@ _MODULES = {
     # attention and transformers
     "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
     "wu2023-icl-tasks": "featlab.experiments.wu2023_icl_tasks",
+    "jiang2024-attention-phase": "featlab.experiments.jiang2024_attention_phase",
+    # diffusion models
+    "han2025-diffusion-features": "featlab.experiments.han2025_diffusion_features",
+    # neural collapse
+    "neural-collapse": "featlab.experiments.neural_collapse",
 }
 
 

@@ -19,6 +19,8 @@ unique ``kind``) plus a :class:`Family` of pure functions:
   multipliers of the family's parametrization (default: none);
 - optionally ``check(setting)``: raise ConfigError for a setting the family cannot train (called
   before anything is stored, by :func:`featlab.train.generic.check_strategies`);
+- optionally ``task(cfg) -> str``: the task (:data:`featlab.train.tasks.TASKS`) the model's
+  objective trains, in place of the data model's (the tied denoiser's "denoise");
 - ``n_params(cfg, input_shape) -> int``: entries of one run's parameters, for the generic
   trainer's memory estimate (default: the width-based rule of an MLP);
 - ``probes``: names of the family-specific probes: on the generic path, entries of
@@ -55,6 +57,7 @@ class Family:
     probes: tuple[str, ...] = ()
     check: Callable[[Any], None] | None = None
     n_params: Callable[..., int] | None = None
+    task: Callable[[Any], str] | None = None
 
     @property
     def kind(self) -> str:

@@ -19,6 +19,11 @@ falls below ``loss_threshold``, or when it diverges (non-finite loss or outputs:
 
 Probes (:mod:`featlab.probes`) decide what is logged: train/test loss (and 0-1 error where the
 task has one), relative weight movement per parameter group and per-layer activation scale.
+
+A denoising task (``Task.corrupt``, the tied denoiser's DDPM loss) trains each step on
+(x_t, \epsilon) = corrupt(x_0) with the step's noise from each run's own stream; its logged
+train and test losses use one fixed noise draw per run (streams "diffusion_eval" and
+"diffusion_test"), so the logged curve moves only with the weights.
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ def check_strategies(setting: Setting) -> None:
     fam = family_of(setting.model)
     if fam.check is not None:
         fam.check(setting)
-    o, task = setting.optim, task_of(setting.data)
+    o, task = setting.optim, task_of(setting.data, setting.model)
     if o.label_noise > 0 and task.name != "binary":
         raise ConfigError(f"optim.label_noise={o.label_noise!r} is invalid: label flips need +-1 "
                           f"labels, data.kind={setting.data.kind} is a {task.name} task; set "
@@ -116,7 +121,7 @@ def chunk_size_of(setting: Setting, device: str = "cpu", memory_budget: float | 
 def _setup(runs: list[RunSpec], device: str):
     s0 = runs[0].setting
     dtype = _dtype(s0)
-    fam, task = family_of(s0.model), task_of(s0.data)
+    fam, task = family_of(s0.model), task_of(s0.data, s0.model)
     sample = DATA[s0.data.kind].sample_run
     train = [sample(r.setting.data, r.seed, s0.data.n, "train", dtype) for r in runs]
     test = [sample(r.setting.data, r.seed, s0.data.n_test, "test", dtype) for r in runs]
@@ -136,7 +141,8 @@ def _setup(runs: list[RunSpec], device: str):
           "threshold": tensor(lambda r: r.setting.train.loss_threshold),
           "key": tensor(lambda r: run_key(r.seed, "batches"), torch.int64),
           "key_ln": tensor(lambda r: run_key(r.seed, "label_noise"), torch.int64),
-          "key_mix": tensor(lambda r: run_key(r.seed, "mixup"), torch.int64)}
+          "key_mix": tensor(lambda r: run_key(r.seed, "mixup"), torch.int64),
+          "key_diff": tensor(lambda r: run_key(r.seed, "diffusion"), torch.int64)}
     hp = {k: v.to(device) for k, v in hp.items()}
     data = {"X": X, "y": torch.stack([t["y"] for t in train]),
             "Xt": torch.stack([t["X"] for t in test]), "yt": torch.stack([t["y"] for t in test])}
@@ -146,6 +152,10 @@ def _setup(runs: list[RunSpec], device: str):
     for k in sorted(train[0].keys() - {"X", "y"}):      # per-sample extras (P, n), for probes
         data[k] = torch.stack([t[k] for t in train])
         data[f"{k}_test"] = torch.stack([t[k] for t in test])
+    if task.corrupt is not None:        # a denoising task: fixed noise draws for the logged losses
+        key = lambda stream: tensor(lambda r: run_key(r.seed, stream), torch.int64)  # noqa: E731
+        data["X_eval"], data["y_eval"] = task.corrupt(s0.model, data["X"], key("diffusion_eval"), 0)
+        data["Xt"], data["yt"] = task.corrupt(s0.model, data["Xt"], key("diffusion_test"), 0)
     data = {k: v.to(device) for k, v in data.items()}
     groups = fam.param_groups(s0.model)
     mults = fam.lr_multipliers(s0.model, s0.optim.name, shape) if fam.lr_multipliers else {}
@@ -189,17 +199,21 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     rec_run, rec_step, rec_vals = [], [], {k: [] for k in names}
     frozen = torch.zeros(P, dtype=torch.bool, device=device)
     n = data["X"].shape[1]
-    stochastic = s0.optim.batch_size > 0 or not strategy.plain
+    stochastic = s0.optim.batch_size > 0 or not strategy.plain or task.corrupt is not None
+    X_eval, y_eval = ("X_eval", "y_eval") if task.corrupt is not None else ("X", "y")
     thresholds = bool((hp["threshold"] > 0).any())
     for t in range(T + 1):
         L = len(ids)
         weight = _weights(s0, hp, L, n, t, device).to(data["X"].dtype)
-        batch = SimpleNamespace(X=data["X"], y=data["y"], mask=torch.ones_like(weight))
+        X_t, y_t = data["X"], data["y"]
+        if task.corrupt is not None:                    # the step's DDPM noise, per run
+            X_t, y_t = task.corrupt(s0.model, X_t, hp["key_diff"], t)
+        batch = SimpleNamespace(X=X_t, y=y_t, mask=torch.ones_like(weight))
         loss, f, grads = step_gradient(s0.model, strategy, params, batch, weight, hp, t,
                                        need_grad=t < T, grad_fn=grad_fn, mix_labels=mix_labels)
         due_now = t in logs
         if stochastic and (due_now or thresholds):
-            loss, f, _ = grad_fn(s0.model, params, data["X"], data["y"],
+            loss, f, _ = grad_fn(s0.model, params, data[X_eval], data[y_eval],
                                  torch.full_like(weight, 1.0 / n), False)
         ok = torch.isfinite(loss) & torch.isfinite(f.reshape(L, -1)).all(1)
         stop = ((~ok) | (loss < hp["threshold"]) | (t >= hp["steps"])) & ~frozen

@@ -339,7 +339,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         from featlab.models import family_of
         from featlab.train.tasks import task_of
         from featlab.train.vmapped import vmap_loss_and_grad
-        grad_fn = vmap_loss_and_grad(family_of(s0.model), s0.model, task_of(s0.data))
+        grad_fn = vmap_loss_and_grad(family_of(s0.model), s0.model, task_of(s0.data, s0.model))
     T = int(c.hp["steps"].max())
     logs: dict[int, list[int]] = {}                    # step -> budgets whose schedule has it
     for budget in sorted(set(c.hp["steps"].tolist())):
