@@ -2,6 +2,7 @@
 (:mod:`featlab.models.family`); add a family with :func:`register_family`."""
 
 from featlab.models import centered, cnn, linear_attention, mlp, softmax_attention, token_attention
+from featlab.models import contrastive_encoders
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import init_params, loss_and_grad, loss_autograd
 from featlab.models.family import FAMILIES, Family, family_of, register_family
@@ -15,6 +16,7 @@ register_family(centered.FAMILY)
 register_family(token_attention.FAMILY)
 register_family(linear_attention.FAMILY)
 register_family(softmax_attention.FAMILY)
+register_family(contrastive_encoders.FAMILY)
 
 #: kind -> Family (the same dict as ``featlab.models.family.FAMILIES``).
 REGISTRY = FAMILIES

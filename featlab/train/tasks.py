@@ -11,6 +11,14 @@ A task is chosen by the data model (its config's ``task``: ``binary`` unless it 
 - ``regression``: real y, one output; squared loss (f - y)^2 (torch's MSELoss per sample); no
   0-1 error. A soft (mixed) target \lambda y_i + (1-\lambda) y_j has the same gradient as
   \lambda (f-y_i)^2 + (1-\lambda)(f-y_j)^2.
+- ``contrastive``: labels y in {-1, +1} shared by the two views of a pair, outputs f (N, 2, m)
+  (each view's features); the symmetric InfoNCE loss with a stop-gradient similarity and
+  different-label negatives at the data config's temperature ``tau``
+  (:mod:`featlab.train.contrastive`); a sample's loss depends on the other samples (its
+  negatives); no 0-1 error (the linear probe scores the features).
+
+A task whose loss has parameters of the data config (the contrastive temperature) has a ``bind``
+that returns the task with them filled in; :func:`task_of` applies it.
 
 Losses are per sample (N,), for one run; the engine weights and sums them and vmaps over P.
 """
@@ -22,6 +30,8 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+
+from featlab.train.contrastive import info_nce
 
 __all__ = ["Task", "TASKS", "task_of"]
 
@@ -37,6 +47,7 @@ class Task:
     error: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
     out_dim: Callable[[Any], int]
     mix: Callable[..., torch.Tensor] | None = None
+    bind: Callable[[Any], "Task"] | None = None
 
     def mix_labels(self, n_out: int) -> Callable[..., torch.Tensor]:
         """``(lam, y, y_pi) -> soft labels`` for this task with ``n_out`` outputs."""
@@ -62,6 +73,12 @@ def _squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tens
     return (f - y) ** 2
 
 
+def _bind_contrastive(data_cfg: Any) -> "Task":
+    """The contrastive task at the data config's temperature tau."""
+    tau = float(data_cfg.tau)
+    return Task("contrastive", lambda f, y, soft=False: info_nce(f, y, tau), None, lambda d: 1)
+
+
 def _mix_linear(lam: torch.Tensor, y: torch.Tensor, yp: torch.Tensor, n_out: int) -> torch.Tensor:
     """lam y + (1 - lam) y_pi: (P, n) (a soft +-1 label, or a mixed real target)."""
     return lam * y + (1 - lam) * yp
@@ -79,9 +96,12 @@ TASKS: dict[str, Task] = {
                        lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
                        lambda d: int(d.n_classes), _mix_onehot),
     "regression": Task("regression", _squared, None, lambda d: 1),
+    "contrastive": Task("contrastive", lambda f, y, soft=False: info_nce(f, y, 1.0), None,
+                        lambda d: 1, bind=_bind_contrastive),
 }
 
 
 def task_of(data_cfg: Any) -> Task:
-    """The task of a data config (``binary`` when it declares none)."""
-    return TASKS[getattr(data_cfg, "task", "binary")]
+    """The task of a data config (``binary`` when it declares none), bound to its parameters."""
+    task = TASKS[getattr(data_cfg, "task", "binary")]
+    return task.bind(data_cfg) if task.bind is not None else task
