@@ -44,6 +44,8 @@ _MODULES = {
     # attention and transformers
     "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
     "wu2023-icl-tasks": "featlab.experiments.wu2023_icl_tasks",
+    # contrastive learning
+    "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
 }
 
 
