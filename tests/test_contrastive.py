@@ -205,3 +205,33 @@ def test_bad_inputs_are_one_line_and_exit_2(key, value, word, tmp_path):
     assert word in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1, res.output
     assert not (tmp_path / "o" / "featlab.duckdb").exists()
+
+
+def _frame(multi, single, ratio_single=6.0, prem=0.6):
+    import pandas as pd
+
+    rows = []
+    for views, accs, ratio in (("multimodal", multi, 3.0), ("augment", single, ratio_single)):
+        for k, a in enumerate(accs):
+            rows.append({"run_id": f"{views}{k}", "data.views": views, "data.tau": 0.5,
+                         "model.sigma_0": 0.01, "ood_accuracy": a, "ood_accuracy_0": prem,
+                         "signal_1": 1.0, "noise_1": ratio, "signal_2": 5.0, "noise_2": 4.0,
+                         "probe_train_accuracy": 1.0, "train_loss": 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_check_rows_pass_on_the_claim_and_fail_without_it():
+    from featlab.experiments.base import verdict
+    from featlab.experiments.huang2024_multimodal_contrastive import _rows
+
+    good = verdict(_rows(_frame([0.93, 0.92, 0.94, 0.92], [0.5, 0.6, 0.55, 0.52])))
+    assert good["passed"], good["rows"]
+    no_edge = verdict(_rows(_frame([0.93, 0.92, 0.94, 0.92], [0.9, 0.92, 0.88, 0.91])))
+    assert not no_edge["passed"]                                       # the gap row fails
+    weak = verdict(_rows(_frame([0.7, 0.72, 0.69, 0.71], [0.5, 0.55, 0.52, 0.5])))
+    assert not weak["passed"]                                          # multimodal < 0.85
+    same_memo = verdict(_rows(_frame([0.93, 0.92, 0.94, 0.92], [0.5, 0.6, 0.55, 0.52], 3.0)))
+    assert not same_memo["passed"]                                     # the mechanism row fails
+    solved_at_init = verdict(_rows(_frame([0.93, 0.92, 0.94, 0.92], [0.5, 0.6, 0.55, 0.52],
+                                          prem=0.9)))
+    assert not solved_at_init["passed"]                                # the premise fails
