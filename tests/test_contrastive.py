@@ -115,13 +115,19 @@ def test_vmapped_gradient_equals_autograd_of_an_independent_reference(views):
 
 
 def _runs(s: fl.Setting, seeds, sigmas) -> list[RunSpec]:
-    return [RunSpec(fl.override(s, {"model.sigma_0": sg}), k) for k, sg in zip(seeds, sigmas)]
+    """Runs that differ in seed, sigma_0 and the per-run data fields (one chunk)."""
+    return [RunSpec(fl.override(s, {"model.sigma_0": sg, "data.nu_norm": 1.0 + k,
+                                    "data.sigma_eps": 0.1 * (k + 1)}), k)
+            for k, sg in zip(seeds, sigmas)]
 
 
 @pytest.mark.parametrize("views", ["multimodal", "augment"])
 def test_population_equals_single_runs_float64(views):
     s = _setting(views)
     runs = _runs(s, [0, 1, 2], [0.3, 0.1, 0.5])
+    from featlab.train.generic import plan_chunks
+
+    assert len(plan_chunks(runs)) == 1                       # one population of three runs
     pop = train_chunk(runs)
     for k, run in enumerate(runs):
         one = train_chunk([run])

@@ -61,8 +61,8 @@ class ContrastivePairsData:
     shuffle_pairs: bool = False
     kind: Literal["contrastive_pairs"] = "contrastive_pairs"
 
-    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"mu_norm", "mu2_norm", "nu_norm", "sigma_p", "sigma_eps"})
+    #: mu_norm and mu2_norm are structural: the signal probes read them from the chunk's setting
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"nu_norm", "sigma_p", "sigma_eps"})
     INPUT: ClassVar[str] = "pairs"
     task: ClassVar[str] = "contrastive"
 
