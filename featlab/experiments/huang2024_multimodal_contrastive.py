@@ -13,7 +13,7 @@ one two-patch ReLU encoder per modality) or [y \mu, \xi] and its augmentation [y
 \sigma_\epsilon = 0.1; the symmetric stop-gradient InfoNCE loss with different-label negatives;
 full-batch GD. The out-of-distribution test set is [y \nu, \zeta] with \nu = 2 e_1; a ridge probe
 (:mod:`featlab.diagnostics.contrastive`, \lambda = 1e-3 on standardized features) is fitted on
-the view-1 features of the training set and scored there.
+the view-1 features of the training set and scored on the OOD set.
 
 Choices for what the paper does not state: temperature \tau = 0.5; negatives = every training
 sample of the other label (M = n/2 = 50); \sigma_0 = 0.01; the loss summed over both directions;
@@ -45,9 +45,9 @@ Reported, not checked: the single-modal OOD accuracy against the paper's ~0.5 (b
 0.65]). With these choices it is not reproduced: exploratory runs at the paper's scale measured
 0.78 +- 0.05 (4 seeds; different-label negatives make the label signal useful to the
 single-modal loss too, and part of it is learned). Also reported: the single-modal accuracy's
-peak over training and its final value (it falls once noise memorization takes over), the second
-modality's signal and noise, probe train accuracy, train loss, and every other (\tau, \sigma_0) cell's OOD
-accuracies with the verdict of the multimodal and gap rows there.
+peak over training and its final value (it falls once noise memorization takes over), the
+second modality's signal and noise, probe train accuracy, train loss, and every other
+(\tau, \sigma_0) cell's OOD accuracies with the verdict of the multimodal and gap rows there.
 
 Controls (each must FAIL): the second modality's signal removed (\tilde\mu = 0: nothing shared
 but the label, the multimodal edge goes); lr = 1e-4 (nothing is learned); positive pairs
@@ -112,8 +112,10 @@ def _main(t: pd.DataFrame) -> tuple[float, float]:
     may pin other values)."""
     if len(_cell(t, TAU, SIGMA_0)):
         return TAU, SIGMA_0
-    first = t.sort_values(["data.tau", "model.sigma_0"]).iloc[0] if len(t) else None
-    return (float(first["data.tau"]), float(first["model.sigma_0"])) if first is not None else (TAU, SIGMA_0)
+    if not len(t):
+        return TAU, SIGMA_0
+    first = t.sort_values(["data.tau", "model.sigma_0"]).iloc[0]
+    return float(first["data.tau"]), float(first["model.sigma_0"])
 
 
 def _stats(x: pd.Series) -> tuple[float, float]:
@@ -179,7 +181,8 @@ def _rows(t: pd.DataFrame, m: pd.DataFrame | None = None) -> list[dict]:
                            f"{_stats(multi['probe_train_accuracy'])[0]:.3g} / "
                            f"{_stats(single['probe_train_accuracy'])[0]:.3g}"))
     rows.append(report_row("final train loss multimodal / single-modal", "reported",
-                           f"{_stats(multi['train_loss'])[0]:.3g} / {_stats(single['train_loss'])[0]:.3g}"))
+                           f"{_stats(multi['train_loss'])[0]:.3g} / "
+                           f"{_stats(single['train_loss'])[0]:.3g}"))
     for (ct, cs), other in t.groupby(["data.tau", "model.sigma_0"]):
         if np.isclose(ct, tau) and np.isclose(cs, sigma_0):
             continue
