@@ -17,8 +17,9 @@ like the training view 2 (multimodal: [y \tilde\mu, \tilde\zeta]; augment: [y \n
 \epsilon]) so the contrastive test loss is defined; the linear probe reads view 1 only.
 
 Labels are balanced: the first floor(n/2) samples have y = +1. ``shuffle_pairs`` (a negative
-control) pairs each view 1 with the view 2 of a random other sample of the data set (the
-positive pairs then share nothing; the labels stay with view 1).
+control) pairs each training view 1 with the view 2 of sample \pi(i), \pi a random permutation
+(the positive pairs then share no noise and about half of them not even the label; the labels
+stay with view 1).
 
 X has shape (n, 2, 2, d): (sample, view, patch, coordinate); patch 0 is the signal patch, patch 1
 the noise patch. Streams: a split's views from (seed, "data_<split>"), the shuffle from

@@ -51,7 +51,8 @@ second modality's signal and noise, probe train accuracy, train loss, and every 
 
 Controls (each must FAIL): the second modality's signal removed (\tilde\mu = 0: nothing shared
 but the label, the multimodal edge goes); lr = 1e-4 (nothing is learned); positive pairs
-shuffled (view 2 of a random other sample: the pairs share nothing).
+shuffled (view 2 of sample \pi(i), \pi a random permutation: about half the pairs do not share
+the label).
 """
 
 from __future__ import annotations
@@ -260,8 +261,8 @@ EXPERIMENT = Experiment(
                 "accuracy and gap rows must fail", lambda s: s.with_overrides({"data.mu2_norm": 0.0})),
         Control("lr-tiny", "lr = 1e-4: nothing is learned; the multimodal accuracy row must fail",
                 lambda s: s.with_overrides({"optim.lr": 1e-4})),
-        Control("shuffled-pairs", "view 2 of a random other sample: the positive pairs share "
-                "nothing; the multimodal accuracy row must fail",
+        Control("shuffled-pairs", "view 2 of a randomly permuted sample: about half the positive "
+                "pairs do not share the label; the multimodal accuracy row must fail",
                 lambda s: s.with_overrides({"data.shuffle_pairs": True})),
     ),
     criteria=f"At (tau, sigma_0) = ({TAU}, {SIGMA_0}), means over seeds: PASS iff the multimodal OOD "

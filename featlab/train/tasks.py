@@ -96,7 +96,7 @@ TASKS: dict[str, Task] = {
                        lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
                        lambda d: int(d.n_classes), _mix_onehot),
     "regression": Task("regression", _squared, None, lambda d: 1),
-    "contrastive": Task("contrastive", lambda f, y, soft=False: info_nce(f, y, 1.0), None,
+    "contrastive": Task("contrastive", lambda f, y, soft=False: info_nce(f, y, 1.0), None,  # unbound: tau = 1
                         lambda d: 1, bind=_bind_contrastive),
 }
 
