@@ -63,6 +63,14 @@ In-context regression probes (a family listing ``"icl"`` with a ``Gamma`` parame
 - ``icl``: icl_risk = the exact ICL risk R_m(\Gamma) (:func:`featlab.theory.icl.icl_risk`),
   icl_excess = R_m(\Gamma) - R_m(\Gamma^*_m) (>= 0), and icl_mc_se = the standard error of the
   test loss (the Monte Carlo estimate of R_m over the n_test test prompts).
+
+Contrastive probes (a family listing ``"contrastive"`` on :mod:`featlab.data.contrastive_pairs`;
+:mod:`featlab.diagnostics.contrastive`):
+
+- ``linear_probe``: probe_train_accuracy / ood_accuracy of a ridge classifier fitted on the
+  view-1 features of the training set and scored on the out-of-distribution test split;
+- ``signal_noise_views``: signal_<v> = max_r <w_r, mu_v> and noise_<v> = max_{r,i} <w_r, xi_{v,i}>
+  of each view's encoder (v = 1, 2).
 """
 
 from __future__ import annotations
@@ -332,6 +340,18 @@ def _feature_ratio(ctx) -> dict[str, torch.Tensor]:
     X, idx = ctx.data["X"], ctx.data["noise_idx"][:, :, :1]                  # (L, n, K, d), (L, n, 1)
     xi = torch.gather(X, 2, idx[..., None].expand(-1, -1, -1, X.shape[-1]))[:, :, 0]   # (L, n, d)
     return feature_ratio(ctx.params["W"], ctx.W0["W"], ctx.data["mu"], xi)
+def _contrastive(setting) -> bool:
+    return "contrastive" in _family(setting).probes and setting.data.kind == "contrastive_pairs"
+
+
+def _contrastive_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from featlab.diagnostics.contrastive import PROBE_NAMES, VIEW_NAMES
+    return PROBE_NAMES, VIEW_NAMES
+
+
+def _contrastive_fn(name: str):
+    from featlab.diagnostics import contrastive
+    return getattr(contrastive, name)
 
 
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
@@ -360,6 +380,11 @@ PROBES: dict[str, Probe] = {
                        lambda s: _ATTN_NAMES, _attention),
     "icl": Probe("icl", lambda s: "icl" in _family(s).probes and s.data.kind == "icl_regression",
                  lambda s: ("icl_risk", "icl_excess", "icl_mc_se"), _icl),
+    "linear_probe": Probe("linear_probe", _contrastive, lambda s: _contrastive_names()[0],
+                          lambda ctx: _contrastive_fn("linear_probe")(ctx)),
+    "signal_noise_views": Probe("signal_noise_views", _contrastive,
+                                lambda s: _contrastive_names()[1],
+                                lambda ctx: _contrastive_fn("signal_noise_views")(ctx)),
     **_patch_probes(),
     "feature_ratio": Probe("feature_ratio", lambda s: "feature_ratio" in _family(s).probes,
                            lambda s: ("signal_max", "noise_max", "feature_ratio",

@@ -9,7 +9,8 @@ config's ``task`` names the loss (:mod:`featlab.train.tasks`). Token data (``INP
 :mod:`featlab.data.tokens`) return X (n, T, d) and y (n,) plus per-sample extras (clean labels,
 the flip indicator) that the generic trainer carries for the probes; their config's
 ``input_shape`` is (T, d). In-context regression prompts (:mod:`featlab.data.icl_regression`)
-are tokens too: (n_ctx + 1, d + 1) per prompt.
+are tokens too: (n_ctx + 1, d + 1) per prompt. Contrastive pairs (``INPUT = "pairs"``,
+:mod:`featlab.data.contrastive_pairs`) return X (n, 2 views, 2 patches, d) and y (n,).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from featlab.data import teacher_student
 from featlab.data import tokens
 from featlab.data import xor
 from featlab.data import signal_tokens
+from featlab.data import contrastive_pairs
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
@@ -46,6 +48,7 @@ REGISTRY = {
     "icl_regression": icl_regression,
     "signal_tokens": signal_tokens,
     "class_signals": class_signals,
+    "contrastive_pairs": contrastive_pairs,
 }
 
 

@@ -52,6 +52,8 @@ _MODULES = {
     "han2025-diffusion-features": "featlab.experiments.han2025_diffusion_features",
     # neural collapse
     "neural-collapse": "featlab.experiments.neural_collapse",
+    # contrastive learning
+    "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
 }
 
 

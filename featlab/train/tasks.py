@@ -24,6 +24,14 @@ A task is chosen by the model family when it declares one (``Family.task``: the 
   Box-Muller) keyed by (run, step), so a run's noise is the same in any population, and
   returns (x_t, \epsilon), which the trainer differentiates in place of (x_0, y). A model
   family chooses it through ``Family.task`` (the data model's labels are not used).
+- ``contrastive``: labels y in {-1, +1} shared by the two views of a pair, outputs f (N, 2, m)
+  (each view's features); the symmetric InfoNCE loss with a stop-gradient similarity and
+  different-label negatives at the data config's temperature ``tau``
+  (:mod:`featlab.train.contrastive`); a sample's loss depends on the other samples (its
+  negatives); no 0-1 error (the linear probe scores the features).
+
+A task whose loss has parameters of the data config (the contrastive temperature) has a ``bind``
+that returns the task with them filled in; :func:`task_of` applies it.
 
 Losses are per sample (N,), for one run; the engine weights and sums them and vmaps over P.
 """
@@ -38,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from featlab.rng import hash_uniform
+from featlab.train.contrastive import info_nce
 
 __all__ = ["Task", "TASKS", "task_of", "hash_normal"]
 
@@ -55,6 +64,7 @@ class Task:
     out_dim: Callable[[Any], int]
     mix: Callable[..., torch.Tensor] | None = None
     corrupt: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
+    bind: Callable[[Any], "Task"] | None = None
 
     def mix_labels(self, n_out: int) -> Callable[..., torch.Tensor]:
         """``(lam, y, y_pi) -> soft labels`` for this task with ``n_out`` outputs."""
@@ -86,6 +96,12 @@ def _onehot_squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> tor
 
 def _squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tensor:
     return (f - y) ** 2
+
+
+def _bind_contrastive(data_cfg: Any) -> "Task":
+    """The contrastive task at the data config's temperature tau."""
+    tau = float(data_cfg.tau)
+    return Task("contrastive", lambda f, y, soft=False: info_nce(f, y, tau), None, lambda d: 1)
 
 
 def _mix_linear(lam: torch.Tensor, y: torch.Tensor, yp: torch.Tensor, n_out: int) -> torch.Tensor:
@@ -134,12 +150,18 @@ TASKS: dict[str, Task] = {
 }
 
 
+    "contrastive": Task("contrastive", lambda f, y, soft=False: info_nce(f, y, 1.0), None,  # unbound: tau = 1
+                        lambda d: 1, bind=_bind_contrastive),
+}
+
+
 def task_of(data_cfg: Any, model_cfg: Any = None) -> Task:
     """The task of a run: the model family's (``Family.task``) when it chooses one, else the data
-    config's (``binary`` when it declares none)."""
+    config's (``binary`` when it declares none), bound to the data config's parameters."""
     if model_cfg is not None:
         from featlab.models.family import FAMILIES
         fam = FAMILIES.get(getattr(model_cfg, "kind", None))
         if fam is not None and fam.task is not None:
             return TASKS[fam.task(model_cfg)]
-    return TASKS[getattr(data_cfg, "task", "binary")]
+    task = TASKS[getattr(data_cfg, "task", "binary")]
+    return task.bind(data_cfg) if task.bind is not None else task
