@@ -23,7 +23,8 @@ from featlab.runner import build_report, run_experiment, run_sweep, run_sweep_fi
 from featlab.sweepfile import load_sweep
 from featlab.store import Store, StoreError
 from featlab.sweep import Sweep
-from featlab.train import Results, RunSpec, train
+from featlab import train  # the training package, callable: featlab.train(sweep)
+from featlab.train import Results, RunSpec
 
 __all__ = [
     "__version__", "ConfigError", "Setting", "SignalNoiseData", "TwoLayerCNN", "OptimConfig",

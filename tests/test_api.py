@@ -55,8 +55,10 @@ def test_run_that_cannot_fit_in_memory_is_a_config_error_before_training(tmp_pat
     check_fits(fits.runs())                                   # an ordinary run passes
 
 
-def test_experiment_modules_import_by_dotted_name_and_the_registry_stays_callable():
+def test_submodules_import_by_dotted_name_and_the_packages_stay_callable():
     import featlab.experiments.kou2023_phase as kou  # a plain `import a.b.c as m` of a submodule
+    import featlab.train.tasks as tasks
 
-    assert kou.EXPERIMENT.name == "kou2023-phase"
+    assert kou.EXPERIMENT.name == "kou2023-phase" and "binary" in tasks.TASKS
+    assert callable(fl.train) and fl.train.Results is fl.Results
     assert [e.name for e in fl.experiments()] == [e.name for e in fl.experiments.experiments()]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
+from featlab._callable_module import make_callable
 from featlab.config import ConfigError
 from featlab.experiments.base import (Analysis, Context, Control, Experiment, check_row, report_row,
                                      verdict)
@@ -70,13 +69,4 @@ def experiments() -> list[Experiment]:
     return [get_experiment(n) for n in _MODULES]
 
 
-class _Registry(types.ModuleType):
-    """This package, callable: ``featlab.experiments()`` lists the experiments while
-    ``import featlab.experiments.kou2023_phase`` still finds the submodule (a package attribute
-    cannot be both a function and the subpackage)."""
-
-    def __call__(self) -> list[Experiment]:
-        return experiments()
-
-
-sys.modules[__name__].__class__ = _Registry
+make_callable(__name__, experiments)     # featlab.experiments() lists them

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from featlab._callable_module import make_callable
 from featlab.train.population import (METRICS, ChunkResult, RunSpec, plan_chunks, run_population,
                                       train_chunk)
 
@@ -136,3 +137,6 @@ def _train_with_bar(runs: list[RunSpec], device: str, chunk_size: int | None) ->
             chunks.append(train_chunk(chunk, device, on_step=on_step))
             bar.advance(task, P - done[0])
     return chunks
+
+
+make_callable(__name__, train)     # featlab.train(sweep) is this package, called

@@ -147,9 +147,6 @@ TASKS: dict[str, Task] = {
                            lambda d: int(d.n_classes), _mix_onehot),
     "regression": Task("regression", _squared, None, lambda d: 1),
     "denoise": Task("denoise", _squared_sum, None, lambda d: 1, corrupt=_diffuse),
-}
-
-
     "contrastive": Task("contrastive", lambda f, y, soft=False: info_nce(f, y, 1.0), None,  # unbound: tau = 1
                         lambda d: 1, bind=_bind_contrastive),
 }
