@@ -26,7 +26,11 @@ Criteria (stated before the paper preset ran; CHECKS.md):
 - unscaled (alpha = 0, one-layer blocks): it drifts by > 1 grid step.
 Reported, not counted: the two-layer blocks' drift under depth-muP, and the relative movement of
 the first block's inner features, mean |u_T - u_0| / mean |u_0| at the optimal lr, against depth
-(its log-log slope: negative = the collapse Yao et al. describe).
+(its log-log slope: negative = the collapse Yao et al. describe); in the paper preset also for
+featlab's inner-layer correction (the inner layers' lr x (L / L_0)^kappa, kappa = 1/2, 1;
+:mod:`featlab.models.resnet`): which kappa keeps the drift and the inner movement flat is the
+measured answer to "which correction restores transfer" (reported: the correction is featlab's
+hypothesis, not a verified rule of Yao et al.).
 
 Negative controls (``featlab falsify depth-transfer``; each must FAIL):
 ``unscaled-as-treatment`` (the alpha = 0 runs read as the treatment: the depth-muP drift row);
@@ -72,19 +76,25 @@ def quick() -> Sweep:
                                 "optim.lr": _lrs(-5.5, -0.5)}, seeds=4)
 
 
+#: (block_layers, alpha, kappa) arms of the paper preset: one- and two-layer blocks unscaled and at
+#: depth-muP, and depth-muP two-layer blocks with featlab's inner-layer lr correction kappa = 1/2, 1.
+PAPER_ARMS = [(1, 0.0, 0.0), (1, 0.5, 0.0), (2, 0.0, 0.0), (2, 0.5, 0.0), (2, 0.5, 0.5), (2, 0.5, 1.0)]
+
+
 def paper() -> Sweep:
-    return Sweep(_setting(100), {"model.block_layers": [1, 2], "model.branch_alpha": [0.0, 0.5],
+    return Sweep(_setting(100), {"model.block_layers,model.branch_alpha,model.inner_lr_exponent": PAPER_ARMS,
                                  "model.depth": [2, 4, 8, 16, 32, 64], "optim.lr": _lrs(-8, 1)},
                  seeds=4)
 
 
-_KEYS = ["model.block_layers", "model.branch_alpha", "model.depth"]
+_KEYS = ["model.block_layers", "model.branch_alpha", "model.inner_lr_exponent", "model.depth"]
 
 
 def _frame(ctx: Context) -> pd.DataFrame:
     t = ctx.store.table(ctx.sweep_id, [*_KEYS, "optim.lr"])
     t["model.depth"] = t["model.depth"].astype(int)
     t["model.block_layers"] = t["model.block_layers"].astype(int)
+    t["model.inner_lr_exponent"] = t["model.inner_lr_exponent"].astype(float)
     t["log2_lr"] = np.round(np.log2(t["optim.lr"].astype(float)), 6)
     ok = (t["status"] == "done") & np.isfinite(t["train_loss"].astype(float))
     t["loss"] = np.where(ok, t["train_loss"].astype(float), np.inf)
@@ -92,9 +102,11 @@ def _frame(ctx: Context) -> pd.DataFrame:
 
 
 def optima(t: pd.DataFrame) -> pd.DataFrame:
-    """Per (block_layers, alpha, depth): the log2 lr of the lowest seed-mean loss, its loss, and
+    """Per (block_layers, alpha, kappa, depth): the log2 lr of the lowest seed-mean loss, its loss, and
     whether it sits at an edge of the lr grid (or every lr diverged)."""
     grid = np.sort(t["log2_lr"].unique())
+    if "model.inner_lr_exponent" not in t:
+        t = t.assign(**{"model.inner_lr_exponent": 0.0})
     curve = t.groupby([*_KEYS, "log2_lr"])["loss"].mean().reset_index()
     rows = []
     for key, g in curve.groupby(_KEYS):
@@ -105,8 +117,9 @@ def optima(t: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _arm(opt: pd.DataFrame, blocks: int, alpha: float) -> pd.DataFrame:
-    return opt[(opt["model.block_layers"] == blocks) & np.isclose(opt["model.branch_alpha"], alpha)]
+def _arm(opt: pd.DataFrame, blocks: int, alpha: float, kappa: float = 0.0) -> pd.DataFrame:
+    return opt[(opt["model.block_layers"] == blocks) & np.isclose(opt["model.branch_alpha"], alpha)
+               & np.isclose(opt["model.inner_lr_exponent"], kappa)]
 
 
 def _drift(g: pd.DataFrame) -> float:
@@ -114,17 +127,17 @@ def _drift(g: pd.DataFrame) -> float:
     return float(g["best_log2_lr"].max() - g["best_log2_lr"].min()) if len(g) else float("nan")
 
 
-def _inner_movement(t: pd.DataFrame, opt: pd.DataFrame) -> tuple[str, float]:
-    """Two-layer blocks, depth-muP: relative movement of the first block's inner features at each
-    depth's optimal lr, and its log-log slope in depth."""
+def _inner_movement(t: pd.DataFrame, opt: pd.DataFrame, kappa: float = 0.0) -> tuple[str, float]:
+    """Two-layer blocks, depth-muP (inner correction kappa): relative movement of the first block's
+    inner features at each depth's optimal lr, and its log-log slope in depth."""
     col, base = "feature_movement_inner1", "act_scale_inner1"
-    g = _arm(opt, 2, 0.5)
+    g = _arm(opt, 2, 0.5, kappa)
     if col not in t or base not in t or g.empty:
         return "no two-layer depth-muP runs", float("nan")
     pts = []
     for _, r in g.iterrows():
         s = t[(t["model.block_layers"] == 2) & np.isclose(t["model.branch_alpha"], 0.5)
-              & (t["model.depth"] == r["model.depth"]) & (t["log2_lr"] == r["best_log2_lr"])]
+              & np.isclose(t["model.inner_lr_exponent"], kappa) & (t["model.depth"] == r["model.depth"]) & (t["log2_lr"] == r["best_log2_lr"])]
         rel = (s[col].astype(float) / s[base].astype(float)).mean()
         pts.append((int(r["model.depth"]), float(rel)))
     pts.sort()
@@ -159,13 +172,16 @@ def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: float) -> list[dict]:
                 rows.append(report_row(f"{name}, {blocks}-layer blocks: optimal log2 lr per depth",
                                        "flat under depth-muP", ", ".join(
                                            f"{d}: {k:g}" for d, k in zip(g["model.depth"], g["best_log2_lr"]))))
-    if len(_arm(opt, 2, 0.5)):
-        rows.append(report_row("depth-muP, 2-layer blocks: drift (log2 units)", "Yao et al.: transfer degrades",
-                               _drift(_arm(opt, 2, 0.5))))
-    text, _ = _inner_movement(t, opt)
-    if len(_arm(opt, 2, 0.5)):
-        rows.append(report_row("depth-muP, 2-layer blocks: first block's inner-feature movement at the optimum",
-                           "falls with depth (Yao et al.'s collapse)", text))
+    for kappa in sorted(opt.loc[opt["model.block_layers"] == 2, "model.inner_lr_exponent"].unique()):
+        g = _arm(opt, 2, 0.5, kappa)
+        if not len(g):
+            continue
+        tag = "" if kappa == 0 else f", inner lr x (L/L_0)^{kappa:g} (featlab's correction)"
+        rows.append(report_row(f"depth-muP, 2-layer blocks{tag}: drift (log2 units)",
+                               "Yao et al.: transfer degrades; a correction should restore it", _drift(g)))
+        rows.append(report_row(f"depth-muP, 2-layer blocks{tag}: first block's inner-feature movement at "
+                               "the optimum", "falls with depth (Yao et al.'s collapse)",
+                               _inner_movement(t, opt, kappa)[0]))
     return rows
 
 
@@ -174,13 +190,14 @@ def _figure(t: pd.DataFrame, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arms = [(b, a) for b in (1, 2) for a in (0.0, 0.5)
-            if ((t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)).any()]
-    fig, axes = plt.subplots(1, len(arms), figsize=(3.6 * len(arms), 3.3), sharey=True, squeeze=False)
+    keys = t[["model.block_layers", "model.branch_alpha", "model.inner_lr_exponent"]].drop_duplicates()
+    arms = sorted(tuple(r) for r in keys.itertuples(index=False))
+    fig, axes = plt.subplots(1, len(arms), figsize=(3.2 * len(arms), 3.3), sharey=True, squeeze=False)
     cmap = plt.get_cmap("viridis")
     depths = sorted(t["model.depth"].unique())
-    for ax, (b, a) in zip(axes[0], arms):
-        g = t[(t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)]
+    for ax, (b, a, kappa) in zip(axes[0], arms):
+        g = t[(t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)
+              & np.isclose(t["model.inner_lr_exponent"], kappa)]
         for i, d in enumerate(depths):
             c = g[g["model.depth"] == d].groupby("log2_lr")["loss"].mean()
             c = c[np.isfinite(c)]
@@ -188,7 +205,7 @@ def _figure(t: pd.DataFrame, path):
                     label=f"L = {d}")
         ax.set_yscale("log")
         ax.set_xlabel("log2 lr")
-        ax.set_title(f"{ARMS.get(a, a)}, {b}-layer blocks", fontsize=9)
+        ax.set_title(f"{ARMS.get(a, a)}, {b}-layer blocks" + (f", kappa {kappa:g}" if kappa else ""), fontsize=9)
     axes[0][0].set_ylabel("final train loss (diverged omitted)")
     if axes[0][0].get_legend_handles_labels()[0]:
         axes[0][0].legend(fontsize=7)
