@@ -57,6 +57,14 @@ lists ``"attention"`` in its probes, on token data with a relevant token):
   samples, attn_entropy = the mean softmax entropy -\sum_t s_t \log s_t over the training
   samples (\log T at uniform attention).
 
+Embedding probes (a family listing ``"embedding_selection"`` on
+:mod:`featlab.data.vocab_tokens`; :mod:`featlab.diagnostics.embedding_selection`):
+
+- ``embedding_selection``: align_corr / align_corr_empirical / align_slope_ratio (token-embedding
+  alignment <E_s - E_s^0, v> against each token's average signed frequency), important_top,
+  attn_important(_test) (softmax mass on the important token) and mm_cosine / mm_cosine_init
+  (cosine of p with the max-margin selector of the current / initial embeddings).
+
 In-context regression probes (a family listing ``"icl"`` with a ``Gamma`` parameter, on
 :mod:`featlab.data.icl_regression` prompts), at the test prompts' context length m:
 
@@ -354,6 +362,11 @@ def _contrastive_fn(name: str):
     return getattr(contrastive, name)
 
 
+def _embedding_fn(name: str):
+    from featlab.diagnostics import embedding_selection
+    return getattr(embedding_selection, name)
+
+
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
                "attn_relevant_test", "attn_entropy")
 
@@ -389,6 +402,9 @@ PROBES: dict[str, Probe] = {
     "feature_ratio": Probe("feature_ratio", lambda s: "feature_ratio" in _family(s).probes,
                            lambda s: ("signal_max", "noise_max", "feature_ratio",
                                       "feature_ratio_raw"), _feature_ratio),
+    "embedding_selection": Probe("embedding_selection", lambda s: _embedding_fn("applies")(s),
+                                 lambda s: _embedding_fn("NAMES"),
+                                 lambda ctx: _embedding_fn("compute")(ctx)),
 }
 
 

@@ -53,6 +53,8 @@ _MODULES = {
     "neural-collapse": "featlab.experiments.neural_collapse",
     # contrastive learning
     "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
+    # attention with trained embeddings
+    "wu2025-trained-embeddings": "featlab.experiments.wu2025_trained_embeddings",
 }
 
 

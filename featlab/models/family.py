@@ -21,6 +21,9 @@ unique ``kind``) plus a :class:`Family` of pure functions:
   before anything is stored, by :func:`featlab.train.generic.check_strategies`);
 - optionally ``task(cfg) -> str``: the task (:data:`featlab.train.tasks.TASKS`) the model's
   objective trains, in place of the data model's (the tied denoiser's "denoise");
+- optionally ``train_steps(cfg) -> {group: k}``: groups updated at steps t < k only, then held
+  fixed (a two-stage protocol: one GD step on the embeddings, then the rest; default: every
+  group at every step);
 - ``n_params(cfg, input_shape) -> int``: entries of one run's parameters, for the generic
   trainer's memory estimate (default: the width-based rule of an MLP);
 - ``probes``: names of the family-specific probes: on the generic path, entries of
@@ -58,6 +61,7 @@ class Family:
     check: Callable[[Any], None] | None = None
     n_params: Callable[..., int] | None = None
     task: Callable[[Any], str] | None = None
+    train_steps: Callable[[Any], dict[str, int]] | None = None
 
     @property
     def kind(self) -> str:

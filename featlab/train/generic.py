@@ -13,7 +13,8 @@ with the task's loss (:mod:`featlab.train.tasks`), the training strategies of
 :mod:`featlab.train.objective` (label noise on binary tasks, SAM, mixup with the task's soft
 labels: mixed +-1 labels, mixed one-hots, mixed regression targets) and the optimizer built per
 parameter group with the parametrization's learning-rate multipliers and ``optim.group_lr``
-(:func:`featlab.optim.build_grouped`). A run stops at its step budget, when its full-batch loss
+(:func:`featlab.optim.build_grouped`); a family's ``train_steps`` holds a group fixed after its
+first k steps. A run stops at its step budget, when its full-batch loss
 falls below ``loss_threshold``, or when it diverges (non-finite loss or outputs: marked
 ``diverged``); stopped runs are frozen, logged once more and dropped once a quarter has stopped.
 
@@ -187,6 +188,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     probes = generic_probes(s0)
     names = metric_names(s0)
     opt_state = opt.init(params)
+    limits = fam.train_steps(s0.model) if fam.train_steps is not None else {}
     W0 = {k: v.clone() for k, v in params.items()}
     ids = torch.arange(P, device=device)
     T = int(hp["steps"].max())
@@ -249,6 +251,8 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             ids, frozen = ids[keep], frozen[keep]
         updates, opt_state = opt.update(grads, opt_state, params, t)
         for k, u in updates.items():                    # frozen runs keep their parameters
+            if t >= limits.get(groups.get(k), T + 1):   # a group trained for its first k steps
+                continue
             params[k] = torch.where((~frozen).reshape(-1, *([1] * (u.dim() - 1))), params[k] + u,
                                     params[k])
         if on_step is not None:
