@@ -64,7 +64,8 @@ class VocabTokenData:
     shuffle_labels: bool = False
     kind: Literal["vocab_tokens"] = "vocab_tokens"
 
-    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"lean", "shuffle_labels"})
+    #: ``lean`` sets the signed frequencies the probes compare against, so it is structural.
+    PER_RUN_FIELDS: ClassVar[frozenset[str]] = frozenset({"shuffle_labels"})
     INPUT: ClassVar[str] = "tokens"
     task: ClassVar[str] = "binary"
 
@@ -116,7 +117,8 @@ def class_frequencies(cfg: VocabTokenData) -> tuple[torch.Tensor, torch.Tensor]:
 
 def signed_frequency(cfg: VocabTokenData) -> torch.Tensor:
     """(V,) alpha_s = (E[n_s | +1] - E[n_s | -1]) / (2T), the population average signed frequency
-    (module docstring); 0 for every token of a shuffled-label training set."""
+    (module docstring) of the unshuffled data model (a shuffled-label control is compared with
+    it)."""
     pos, neg = class_frequencies(cfg)
     return (pos - neg) / (2 * cfg.T)
 
