@@ -29,8 +29,11 @@ Presets:
 - ``quick`` (4 seeds, float64, about 20 s on one core): V = 24 tokens (3 completely positive,
   3 completely negative, 18 shared with lean 0.2), T = 6, n = 400, d = 32, \eta = 50 (embedding
   step) and 200 (p), 1000 steps.
-- ``paper``: V = 200 (10 + 10 important), T = 16, n = 4000, d = 256, 10 seeds, 5000 steps
-  (declared, smoke-tested only).
+- ``paper``: V = 200 (10 + 10 important), T = 16, n = 4000, d = 256, 10 seeds, 5000 steps,
+  sigma0 = 0.01 and \eta = 200 (p: 800), so that the step on the rarest important token
+  (\eta \alpha / 2 ~ 0.1) dominates the init (\sigma_0 ||v|| = 0.01) and the leaning shared
+  tokens (<= 0.05). Declared; smoke-tested only (3 steps, 2 seeds: premise 0.988, claim-1
+  correlation 0.977, slope ratio 1.000; claim 2 not measured at this scale).
 
 Check (criteria fixed before the paper preset ran; means over seeds unless stated):
 - premise (step 1): the important token has the largest y_i <E_s, v> in >= 95 % of the training
@@ -73,9 +76,10 @@ NAMES = ("align_corr", "align_corr_empirical", "align_slope_ratio", "important_t
          "attn_important", "attn_important_test", "mm_cosine", "mm_cosine_init", "cos_p_v", "test_error")
 
 
-def _setting(data: VocabTokenData, d: int, steps: int) -> Setting:
-    return Setting(data=data, model=EmbeddingAttention(d=d, sigma0=0.1, v_norm=1.0, embed_steps=1),
-                   optim=OptimConfig(name="gd", lr=50.0, group_lr="cls=4"),
+def _setting(data: VocabTokenData, d: int, steps: int, sigma0: float = 0.1,
+             lr: float = 50.0) -> Setting:
+    return Setting(data=data, model=EmbeddingAttention(d=d, sigma0=sigma0, v_norm=1.0, embed_steps=1),
+                   optim=OptimConfig(name="gd", lr=lr, group_lr="cls=4"),
                    train=TrainConfig(steps=steps, log_schedule="log", log_points=12,
                                      dtype="float64"))
 
@@ -87,7 +91,7 @@ def quick() -> Sweep:
 
 def paper() -> Sweep:
     return Sweep(_setting(VocabTokenData(n=4000, n_test=2000, V=200, T=16, K=10, lean=0.1), 256,
-                          5000), seeds=10)
+                          5000, sigma0=0.01, lr=200.0), seeds=10)
 
 
 def _at(m: pd.DataFrame, name: str, step: int | None) -> pd.Series:
