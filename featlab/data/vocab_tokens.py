@@ -106,7 +106,8 @@ def _weights(cfg: VocabTokenData) -> torch.Tensor:
 def class_frequencies(cfg: VocabTokenData) -> tuple[torch.Tensor, torch.Tensor]:
     """(V,), (V,): E[n_s(X) | y = +1] and E[n_s(X) | y = -1], the expected count of each token."""
     S = cfg.V - 2 * cfg.K
-    c = torch.linspace(-1.0, 1.0, S, dtype=torch.float64) if S > 1 else torch.zeros(1, dtype=torch.float64)
+    c = (torch.linspace(-1.0, 1.0, S, dtype=torch.float64) if S > 1
+         else torch.zeros(1, dtype=torch.float64))                              # (S,)
     w = _weights(cfg)
     pos, neg = torch.zeros(cfg.V, dtype=torch.float64), torch.zeros(cfg.V, dtype=torch.float64)
     pos[:cfg.K], neg[cfg.K:2 * cfg.K] = w, w

@@ -92,7 +92,8 @@ def compute(ctx) -> dict[str, torch.Tensor]:
     s0, fam = ctx.setting, ctx.family
     data_cfg = s0.data
     alpha = signed_frequency(data_cfg)                                         # (V,)
-    attn = lambda X: vmap(lambda p, x: fam.apply(s0.model, p, x, taps=True)[1]["attn"])(ctx.params, X)  # noqa: E731
+    one = lambda p, x: fam.apply(s0.model, p, x, taps=True)[1]["attn"]  # noqa: E731
+    attn = lambda X: vmap(one)(ctx.params, X)  # noqa: E731
     s_tr, s_te = attn(ctx.data["X"]), attn(ctx.data["Xt"])                    # (L, n, T)
     ids, ids_t, y = ctx.data["ids"], ctx.data["ids_test"], ctx.data["y"]       # (L, n, T), (L, n)
     imp, imp_t = important(data_cfg, ids), important(data_cfg, ids_t)          # (L, n, T) bool
@@ -102,7 +103,8 @@ def compute(ctx) -> dict[str, torch.Tensor]:
         E, E0 = ctx.params["E"][r], ctx.W0["E"][r]                             # (V, d)
         v, p = ctx.params["v"][r], ctx.params["p"][r]                           # (d,)
         da = ((E - E0) @ v).to(torch.float64).cpu()                            # (V,)
-        counts = torch.nn.functional.one_hot(ids[r].cpu(), data_cfg.V).sum(1).to(torch.float64)  # (n, V)
+        counts = torch.nn.functional.one_hot(ids[r].cpu(), data_cfg.V).sum(1)    # (n, V)
+        counts = counts.to(torch.float64)
         alpha_hat = (y[r].cpu().to(torch.float64) @ counts) / (len(y[r]) * data_cfg.T)      # (V,)
         ac = alpha - alpha.mean()
         slope = float(ac @ (da - da.mean()) / (ac @ ac))

@@ -73,7 +73,8 @@ __all__ = ["EXPERIMENT", "CRITERIA"]
 CRITERIA = {"premise_top": 0.95, "corr": 0.9, "slope": (0.8, 1.2), "attn": 0.95, "cosine": 0.9}
 SELECTORS = {"final": "mm_cosine", "init": "mm_cosine_init", "v": "cos_p_v"}
 NAMES = ("align_corr", "align_corr_empirical", "align_slope_ratio", "important_top",
-         "attn_important", "attn_important_test", "mm_cosine", "mm_cosine_init", "cos_p_v", "test_error")
+         "attn_important", "attn_important_test", "mm_cosine", "mm_cosine_init", "cos_p_v",
+         "test_error")
 
 
 def _setting(data: VocabTokenData, d: int, steps: int, sigma0: float = 0.1,

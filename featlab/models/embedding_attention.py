@@ -43,7 +43,8 @@ __all__ = ["EmbeddingAttention", "FAMILY", "init", "apply", "param_groups", "tra
 @dataclass(frozen=True)
 class EmbeddingAttention:
     """f(X) = softmax(E_X p)^T E_X v with trained embeddings E (V x d) and <cls> embedding p,
-    v fixed; E trained for the first ``embed_steps`` steps (:mod:`featlab.models.embedding_attention`)."""
+    v fixed; E trained for the first ``embed_steps`` steps
+    (:mod:`featlab.models.embedding_attention`)."""
 
     d: int = 32
     sigma0: float = 0.1
@@ -68,7 +69,8 @@ class EmbeddingAttention:
 
 def init(cfg: EmbeddingAttention, run_keys: list[int], input_shape: tuple[int, ...],
          dtype: torch.dtype, out_dim: int = 1) -> dict[str, torch.Tensor]:
-    """E (P, V, d) ~ N(0, sigma0^2) from each run's "init" stream, p (P, d) = 0, v (P, d) = v_norm e_1."""
+    """E (P, V, d) ~ N(0, sigma0^2) from each run's "init" stream, p (P, d) = 0,
+    v (P, d) = v_norm e_1."""
     V = input_shape[-1]
     E = torch.stack([cfg.sigma0 * torch.randn(V, cfg.d, generator=generator(seed, "init"),
                                               dtype=torch.float64) for seed in run_keys])
