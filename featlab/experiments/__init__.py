@@ -53,6 +53,8 @@ _MODULES = {
     "neural-collapse": "featlab.experiments.neural_collapse",
     # contrastive learning
     "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
+    # extensive-width teacher-student MLP
+    "barbier2025-specialisation": "featlab.experiments.barbier2025_specialisation",
 }
 
 
