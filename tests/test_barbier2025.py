@@ -27,7 +27,7 @@ def _setting(**optim_kw) -> Setting:
     return Setting(data=MLPTeacherData(d=6, alpha=1.5, n_test=64, noise=0.05),
                    model=MLP(depth=2, width=6, activation="tanh", bias=False),
                    optim=OptimConfig(name="langevin", lr=0.3, **optim_kw),
-                   train=TrainConfig(steps=25, log_points=3, dtype="float64"))
+                   train=TrainConfig(steps=15, log_points=3, dtype="float64"))
 
 
 def test_data_sizes_and_teacher_are_the_papers_scalings():
