@@ -1,18 +1,19 @@
 r"""Extensive-width MLP teacher: width k = kappa d, n = alpha d^2 samples (Barbier et al. 2025).
 
     x ~ N(0, I_d),   y = f^*(x) + \sqrt{\Delta} \varepsilon,
-    f^*(x) = \sum_{j<=k} a^*_j \phi(<w^*_j, x>),  w^*_j ~ N(0, I_d / d),  a^*_j ~ N(0, 1/k)
-(``readout="gaussian"``) or a^*_j = 1/\sqrt{k} (``"ones"``),
+    f^*(x) = \sum_{j<=k} a^*_j \phi(<w^*_j, x>),   w^*_j ~ N(0, I_d / d),
 
-so E f^*(x)^2 = O(1) at any d, k. The sampling rate is the paper's alpha = n / d^2 (the number
-of first-layer parameters is k d = kappa d^2, so alpha ~ kappa is the interpolation regime).
+with a^*_j ~ N(0, 1/k) (``readout="gaussian"``) or a^*_j = 1/\sqrt{k} (``"ones"``), so
+E f^*(x)^2 = O(1) at any d, k. The sampling rate is the paper's alpha = n / d^2 (the number of
+first-layer parameters is k d = kappa d^2, so alpha ~ kappa is the interpolation regime).
 Reference: Barbier, Camilli, Nguyen, Pastore, Skerk, "Statistical physics of deep learning:
 optimal learning of a multi-layer perceptron near interpolation", arXiv 2510.24616 (and the
 two-layer paper arXiv 2501.18530). The teacher (W^*, a^*) is drawn once per seed from the stream
 (seed, "teacher"); samples from (seed, "data_<split>"), noise from (seed, "noise_<split>").
 
 ``sample_run`` also returns the teacher's first layer ``teacher_W`` (k, d) and readout
-``teacher_a`` (k,) (the same for every split) so the ``specialisation`` probe (:mod:`featlab.probes`) can measure the student's overlap.
+``teacher_a`` (k,) (the same for every split) so the ``specialisation`` probe
+(:mod:`featlab.probes`) can measure the student's overlap. n and k are derived (properties).
 Negative controls: ``shuffle_labels`` permutes the training labels; ``pure_noise`` replaces
 f^*(x) by Gaussian noise of the same variance (no teacher left in the labels).
 """
