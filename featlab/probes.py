@@ -85,7 +85,8 @@ from torch.func import vmap
 from featlab.data import input_shape
 from featlab.linalg import spd_solve
 
-__all__ = ["Probe", "PROBES", "generic_probes", "probe_names", "teacher_overlap"]
+__all__ = ["Probe", "PROBES", "generic_probes", "probe_names", "teacher_overlap",
+           "matched_overlap"]
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,26 @@ def teacher_overlap(W: torch.Tensor, W_star: torch.Tensor,
     return (cos.amax(-1) * c).sum(-1) / c.sum(-1).clamp_min(1e-300)
 
 
+def matched_overlap(W: torch.Tensor, W_star: torch.Tensor) -> torch.Tensor:
+    r"""Permutation-matched overlap of W (P, N, d) with W^* (P, k, d), shape (P,):
+
+        q_\pi = \max_\pi (1/k) \sum_{i<=k} |cos(w^*_i, w_{\pi(i)})|,
+
+    \pi one-to-one from teacher to student neurons (a teacher neuron left without a partner when
+    N < k counts 0), solved by the Hungarian algorithm (scipy's linear_sum_assignment). Unlike
+    :func:`teacher_overlap`, one student neuron cannot serve two teacher neurons; q_pi <= q."""
+    from scipy.optimize import linear_sum_assignment
+
+    Wn = W.double() / W.double().norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    Sn = W_star.double() / W_star.double().norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    cos = torch.einsum("pkd,pnd->pkn", Sn, Wn).abs().cpu().numpy()       # (P, k, N)
+    out = []
+    for c in cos:
+        rows, cols = linear_sum_assignment(c, maximize=True)
+        out.append(c[rows, cols].sum() / c.shape[0])
+    return torch.tensor(out, dtype=torch.float64, device=W.device)
+
+
 def _applies_specialisation(setting) -> bool:
     return (getattr(setting.data, "kind", None) == "mlp_teacher"
             and getattr(setting.model, "kind", None) == "mlp")
@@ -385,7 +406,8 @@ def _applies_specialisation(setting) -> bool:
 def _specialisation(ctx) -> dict[str, torch.Tensor]:
     W, W_star = ctx.params["W0"], ctx.data["teacher_W"]                 # (P, N, d), (P, k, d)
     return {"teacher_overlap": teacher_overlap(W, W_star),
-            "teacher_overlap_weighted": teacher_overlap(W, W_star, ctx.data["teacher_a"])}
+            "teacher_overlap_weighted": teacher_overlap(W, W_star, ctx.data["teacher_a"]),
+            "teacher_overlap_matched": matched_overlap(W, W_star)}
 
 
 PROBES: dict[str, Probe] = {
@@ -421,7 +443,8 @@ PROBES: dict[str, Probe] = {
                            lambda s: ("signal_max", "noise_max", "feature_ratio",
                                       "feature_ratio_raw"), _feature_ratio),
     "specialisation": Probe("specialisation", _applies_specialisation,
-                            lambda s: ("teacher_overlap", "teacher_overlap_weighted"), _specialisation),
+                            lambda s: ("teacher_overlap", "teacher_overlap_weighted",
+                                       "teacher_overlap_matched"), _specialisation),
 }
 
 

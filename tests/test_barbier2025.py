@@ -17,7 +17,7 @@ from featlab.data import REGISTRY
 from featlab.data.mlp_teacher import MLPTeacherData, sample_run, teacher
 from featlab.experiments.barbier2025_specialisation import bayes_temperature, steepest_rise
 from featlab.optim.transforms import gaussian_noise, langevin
-from featlab.probes import teacher_overlap
+from featlab.probes import matched_overlap, teacher_overlap
 from featlab.rng import run_key
 from featlab.train.engine import RunSpec
 from featlab.train.generic import train_chunk
@@ -50,7 +50,8 @@ def test_population_equals_single_runs_float64():
     pop = train_chunk(runs)
     for p, r in enumerate(runs):
         one = train_chunk([r])
-        for k in ("train_loss", "test_loss", "teacher_overlap", "teacher_overlap_weighted"):
+        for k in ("train_loss", "test_loss", "teacher_overlap", "teacher_overlap_weighted",
+                  "teacher_overlap_matched"):
             assert pop.final[k][p] == pytest.approx(one.final[k][0], rel=1e-12, abs=1e-14), k
 
 
@@ -118,6 +119,24 @@ def test_overlap_probe_equals_a_direct_computation():
     # a student holding the teacher's neurons (permuted, sign-flipped, rescaled) has q = 1
     perm = torch.cat([-2.0 * Ws[:, [2, 0, 1]], W[:, :2]], dim=1)
     assert torch.allclose(teacher_overlap(perm, Ws), torch.ones(2, dtype=torch.float64))
+
+
+def test_matched_overlap_equals_brute_force_over_permutations():
+    import itertools
+
+    g = torch.Generator().manual_seed(1)
+    W = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
+    Ws = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
+    got = matched_overlap(W, Ws)
+    for p in range(3):
+        Wn, Sn = W[p] / W[p].norm(dim=1, keepdim=True), Ws[p] / Ws[p].norm(dim=1, keepdim=True)
+        c = (Sn @ Wn.T).abs()
+        best = max(sum(float(c[i, j]) for i, j in enumerate(pi)) / 4
+                   for pi in itertools.permutations(range(4)))
+        assert float(got[p]) == pytest.approx(best, rel=1e-12)
+    assert bool((got <= teacher_overlap(W, Ws) + 1e-12).all())
+    assert float(matched_overlap(Ws[:, [1, 0, 3, 2]], Ws)[0]) == pytest.approx(1.0)
+    assert float(matched_overlap(Ws[:, :1], Ws)[0]) == pytest.approx(0.25)  # N < k: partners missing
 
 
 def test_steepest_rise_and_bayes_temperature():
