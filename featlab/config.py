@@ -307,7 +307,7 @@ class MLP:
 
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "sign_gd",
-              "normalized_gd")
+              "normalized_gd", "langevin")
 
 
 @dataclass(frozen=True)
@@ -331,10 +331,15 @@ class OptimConfig:
     trains on mixed pairs x~ = lambda x_i + (1 - lambda) x_pi(i) with loss
     lambda l(y_i f(x~)) + (1 - lambda) l(y_pi(i) f(x~)), lambda ~ Beta(alpha, alpha) or fixed
     (Zhang et al. 2018; Zou et al. 2023).
+
+    ``langevin``: GD plus Gaussian noise, W <- W - lr g + sqrt(2 lr ``temperature``) xi,
+    xi ~ N(0, I) from each run's own counter-based stream (unadjusted Langevin dynamics; its
+    stationary law is close to exp(-L(W) / temperature) for small lr). ``temperature`` is a
+    per-run hyperparameter.
     """
 
     name: Literal["gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "sign_gd",
-                  "normalized_gd"] = "gd"
+                  "normalized_gd", "langevin"] = "gd"
     lr: float = 0.1
     batch_size: int = 0
     replacement: bool = False
@@ -351,9 +356,12 @@ class OptimConfig:
     mixup_alpha: float = 0.0
     mixup_lambda: float = 0.0
     group_lr: str = added("")
+    temperature: float = added(0.0)
 
     def __post_init__(self) -> None:
         group_lr_multipliers(self.group_lr)
+        _check(_finite(self.temperature) and self.temperature >= 0, "optim.temperature",
+               self.temperature, "use a finite Langevin temperature >= 0 (0 = plain GD)")
         _check(_finite(self.lr) and self.lr > 0, "optim.lr", self.lr,
                "use a finite learning rate lr > 0")
         _check_choice("optim.name", self.name, OPTIMIZERS)

@@ -93,7 +93,8 @@ from torch.func import vmap
 from featlab.data import input_shape
 from featlab.linalg import spd_solve
 
-__all__ = ["Probe", "PROBES", "generic_probes", "probe_names"]
+__all__ = ["Probe", "PROBES", "generic_probes", "probe_names", "teacher_overlap",
+           "matched_overlap"]
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,58 @@ def _embedding_fn(name: str):
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
                "attn_relevant_test", "attn_entropy")
 
+def teacher_overlap(W: torch.Tensor, W_star: torch.Tensor,
+                    a_star: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Neuron-wise overlap of a student's first layer W (P, N, d) with the teacher's W^* (P, k, d):
+
+        q = \sum_{i<=k} c_i \max_{j<=N} |cos(w^*_i, w_j)|   in [0, 1],   shape (P,),
+
+    with c_i = 1/k, or c_i = a_i^{*2} / \sum_l a_l^{*2} when the teacher readout a^* (P, k) is
+    given (each teacher neuron weighted by its share of the target's scale). q = 1 iff every
+    teacher neuron has a student neuron aligned with it (up to sign): the "specialisation" order
+    parameter of Barbier et al. 2025 (arXiv 2510.24616) in max-cosine form. Random W in d
+    dimensions gives about sqrt(2 log(N) / d)."""
+    Wn = W.double() / W.double().norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    Sn = W_star.double() / W_star.double().norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    cos = torch.einsum("pkd,pnd->pkn", Sn, Wn).abs()                    # (P, k, N)
+    if a_star is None:
+        return cos.amax(-1).mean(-1)
+    c = a_star.double() ** 2                                            # (P, k)
+    return (cos.amax(-1) * c).sum(-1) / c.sum(-1).clamp_min(1e-300)
+
+
+def matched_overlap(W: torch.Tensor, W_star: torch.Tensor) -> torch.Tensor:
+    r"""Permutation-matched overlap of W (P, N, d) with W^* (P, k, d), shape (P,):
+
+        q_\pi = \max_\pi (1/k) \sum_{i<=k} |cos(w^*_i, w_{\pi(i)})|,
+
+    \pi one-to-one from teacher to student neurons (a teacher neuron left without a partner when
+    N < k counts 0), solved by the Hungarian algorithm (scipy's linear_sum_assignment). Unlike
+    :func:`teacher_overlap`, one student neuron cannot serve two teacher neurons; q_pi <= q."""
+    from scipy.optimize import linear_sum_assignment
+
+    Wn = W.double() / W.double().norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    Sn = W_star.double() / W_star.double().norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    cos = torch.einsum("pkd,pnd->pkn", Sn, Wn).abs().cpu().numpy()       # (P, k, N)
+    out = []
+    for c in cos:
+        rows, cols = linear_sum_assignment(c, maximize=True)
+        out.append(c[rows, cols].sum() / c.shape[0])
+    return torch.tensor(out, dtype=torch.float64, device=W.device)
+
+
+def _applies_specialisation(setting) -> bool:
+    return (getattr(setting.data, "kind", None) == "mlp_teacher"
+            and getattr(setting.model, "kind", None) == "mlp")
+
+
+def _specialisation(ctx) -> dict[str, torch.Tensor]:
+    W, W_star = ctx.params["W0"], ctx.data["teacher_W"]                 # (P, N, d), (P, k, d)
+    return {"teacher_overlap": teacher_overlap(W, W_star),
+            "teacher_overlap_weighted": teacher_overlap(W, W_star, ctx.data["teacher_a"]),
+            "teacher_overlap_matched": matched_overlap(W, W_star)}
+
+
 PROBES: dict[str, Probe] = {
     "loss_error": Probe("loss_error", _generic, _loss_names, _loss_error),
     "weight_movement": Probe("weight_movement", _generic, _movement_names, _movement),
@@ -405,6 +458,9 @@ PROBES: dict[str, Probe] = {
     "embedding_selection": Probe("embedding_selection", lambda s: _embedding_fn("applies")(s),
                                  lambda s: _embedding_fn("NAMES"),
                                  lambda ctx: _embedding_fn("compute")(ctx)),
+    "specialisation": Probe("specialisation", _applies_specialisation,
+                            lambda s: ("teacher_overlap", "teacher_overlap_weighted",
+                                       "teacher_overlap_matched"), _specialisation),
 }
 
 

@@ -55,6 +55,8 @@ _MODULES = {
     "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
     # attention with trained embeddings
     "wu2025-trained-embeddings": "featlab.experiments.wu2025_trained_embeddings",
+    # extensive-width teacher-student MLP
+    "barbier2025-specialisation": "featlab.experiments.barbier2025_specialisation",
 }
 
 

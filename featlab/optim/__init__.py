@@ -2,7 +2,9 @@
 
 A builder takes the :class:`~featlab.config.OptimConfig` (for structural choices) and the
 population's per-run hyperparameters (dict of (P,) tensors: lr, momentum, b1, b2, eps, decay)
-and returns a :class:`Transform`. Minibatching is a property of the gradient the trainer feeds in
+and returns a :class:`Transform`. Stochastic optimizers (``langevin``) also read ``noise_key``:
+(P,) int64 run keys of each run's own noise stream (the trainers pass
+``run_key(seed, "langevin")``). Minibatching is a property of the gradient the trainer feeds in
 (``optim.batch_size``), not of the transform. Adding an optimizer = one builder and one entry.
 """
 
@@ -15,14 +17,15 @@ import torch
 from featlab.optim import schedules, transforms
 from featlab.optim.base import (Transform, chain, partition, per_run, scale_by_lr, tree_map,
                                 tree_select)
-from featlab.optim.transforms import (adam, adamw, normalized_gd, rmsprop, sgd, sign_gd)
+from featlab.optim.transforms import (adam, adamw, langevin, normalized_gd, rmsprop, sgd,
+                                      sign_gd)
 
 __all__ = ["Transform", "chain", "partition", "build_grouped", "per_run", "scale_by_lr", "tree_map", "tree_select", "gd",
-           "sgd", "adam", "adamw", "rmsprop", "sign_gd", "normalized_gd", "schedules",
+           "sgd", "adam", "adamw", "rmsprop", "sign_gd", "normalized_gd", "langevin", "schedules",
            "transforms", "REGISTRY", "build", "PER_RUN_HPARAMS"]
 
 #: OptimConfig fields passed to builders as (P,) tensors (they may differ between runs).
-PER_RUN_HPARAMS = ("lr", "momentum", "b1", "b2", "eps", "decay")
+PER_RUN_HPARAMS = ("lr", "momentum", "b1", "b2", "eps", "decay", "temperature")
 
 
 def gd(lr: torch.Tensor) -> Transform:
@@ -36,6 +39,13 @@ def _clip(cfg):
 
 def _wd(cfg):
     return cfg.weight_decay or None
+
+
+def _noise_key(h: dict[str, torch.Tensor]) -> torch.Tensor:
+    if "noise_key" not in h:
+        raise ValueError("optim.name='langevin' needs per-run noise keys: pass hparams['noise_key'] "
+                         "= (P,) run_key(seed, 'langevin') tensors")
+    return h["noise_key"]
 
 
 def _gd(cfg, h: dict[str, torch.Tensor]) -> Transform:
@@ -57,6 +67,8 @@ REGISTRY: dict[str, Callable[..., Transform]] = {
     "rmsprop": lambda cfg, h: rmsprop(h["lr"], h["decay"], h["eps"], clip=_clip(cfg)),
     "sign_gd": lambda cfg, h: sign_gd(h["lr"], clip=_clip(cfg)),
     "normalized_gd": lambda cfg, h: normalized_gd(h["lr"], clip=_clip(cfg)),
+    "langevin": lambda cfg, h: langevin(h["lr"], h["temperature"], _noise_key(h),
+                                        weight_decay=_wd(cfg), clip=_clip(cfg)),
 }
 
 

@@ -17,10 +17,12 @@ import torch
 
 from featlab.optim.base import (Params, Transform, chain, per_param, per_run, per_run_values,
                                 scale_by_lr)
+from featlab.rng import hash_uniform, stream_seed
 
 __all__ = ["scale_by_schedule", "trace", "scale_by_adam",
            "scale_by_rms", "scale_by_sign", "normalize", "add_decayed_weights",
-           "clip_by_global_norm", "sgd", "adam", "adamw", "rmsprop", "sign_gd", "normalized_gd"]
+           "clip_by_global_norm", "add_langevin_noise", "gaussian_noise", "sgd", "adam", "adamw",
+           "rmsprop", "sign_gd", "normalized_gd", "langevin"]
 
 
 def _sq_norm(grads: Params) -> torch.Tensor:
@@ -169,6 +171,41 @@ def clip_by_global_norm(max_norm) -> Transform:
     return Transform(init, update)
 
 
+def gaussian_noise(keys: torch.Tensor, name: str, step: int, shape: tuple[int, ...]) -> torch.Tensor:
+    r"""Standard normal draws (P, *shape), float64, by Box-Muller from :func:`hash_uniform` keyed by
+    (run key XOR a salt of the parameter ``name``, step, index): run p's draws do not depend on the
+    population it is trained in, and two parameters of one run get independent draws."""
+    salt = stream_seed(0, f"langevin:{name}") & ((1 << 62) - 1)
+    u = hash_uniform(keys ^ salt, step, (*shape, 2))                    # (P, *shape, 2)
+    return torch.sqrt(-2.0 * torch.log(u[..., 0])) * torch.cos(2 * torch.pi * u[..., 1])
+
+
+def add_langevin_noise(lr, temperature, keys: torch.Tensor) -> Transform:
+    r"""u = u_in + \sqrt{2 \eta_p T_p} \xi_t,  \xi_t ~ N(0, I) per run and step (placed after
+    :func:`~featlab.optim.base.scale_by_lr`, so u_in = -\eta_p g).
+
+    ``keys``: (P,) int64 run keys (:func:`featlab.rng.run_key`); the noise of run p at step t is
+    :func:`gaussian_noise` (keys_p, t), so it is the same whether p is trained alone or in a
+    population (and :func:`~featlab.optim.base.tree_select` keeps keys aligned with the runs)."""
+
+    def init(params: Params) -> dict:
+        eta = per_run_values(lr, params, "lr").double()
+        temp = per_run_values(temperature, params, "temperature").double()
+        like = next(iter(params.values()))
+        return {"scale": (2.0 * eta * temp).sqrt(),                                   # (P,)
+                "keys": torch.as_tensor(keys, dtype=torch.int64, device=like.device)}
+
+    def update(grads, state, params, step):
+        scale, keys = state["scale"], state["keys"]
+        out = {}
+        for k, u in grads.items():
+            xi = gaussian_noise(keys, k, step, tuple(u.shape[1:]))              # (P, ...)
+            out[k] = u + (per_run(scale, xi) * xi).to(u.dtype)
+        return out, state
+
+    return Transform(init, update)
+
+
 # --- ready-made optimizers: [clip] -> [coupled wd] -> direction -> [decoupled wd] -> -lr s(t)
 
 def _finish(head: list, lr, schedule, clip) -> Transform:
@@ -220,3 +257,13 @@ def sign_gd(lr, *, schedule=None, clip=None) -> Transform:
 def normalized_gd(lr, eps: float = 1e-12, *, schedule=None, clip=None) -> Transform:
     r"""Normalized GD: W \leftarrow W - \eta s(t) g / \|g\|_p (per-run norm over all params)."""
     return _finish([normalize(eps)], lr, schedule, clip)
+
+
+def langevin(lr, temperature, keys: torch.Tensor, weight_decay=None, *, clip=None) -> Transform:
+    r"""Unadjusted Langevin dynamics (a population of chains): W_{t+1} = W_t - \eta_p (g_t +
+    \lambda W_t) + \sqrt{2 \eta_p T_p} \xi_t, \xi_t ~ N(0, I) from run p's own stream
+    (:func:`add_langevin_noise`). For small \eta its stationary law approaches the Gibbs measure
+    \propto exp(-(L(W) + \lambda |W|^2 / 2) / T_p) (Roberts & Tweedie 1996); T = 0 is GD."""
+    head = ([clip_by_global_norm(clip)] if clip is not None else []) + \
+        ([add_decayed_weights(weight_decay)] if weight_decay is not None else [])
+    return chain(*head, scale_by_lr(lr), add_langevin_noise(lr, temperature, keys))

@@ -143,7 +143,8 @@ def _setup(runs: list[RunSpec], device: str):
           "key": tensor(lambda r: run_key(r.seed, "batches"), torch.int64),
           "key_ln": tensor(lambda r: run_key(r.seed, "label_noise"), torch.int64),
           "key_mix": tensor(lambda r: run_key(r.seed, "mixup"), torch.int64),
-          "key_diff": tensor(lambda r: run_key(r.seed, "diffusion"), torch.int64)}
+          "key_diff": tensor(lambda r: run_key(r.seed, "diffusion"), torch.int64),
+          "key_langevin": tensor(lambda r: run_key(r.seed, "langevin"), torch.int64)}
     hp = {k: v.to(device) for k, v in hp.items()}
     data = {"X": X, "y": torch.stack([t["y"] for t in train]),
             "Xt": torch.stack([t["X"] for t in test]), "yt": torch.stack([t["y"] for t in test])}
@@ -160,7 +161,8 @@ def _setup(runs: list[RunSpec], device: str):
     data = {k: v.to(device) for k, v in data.items()}
     groups = fam.param_groups(s0.model)
     mults = fam.lr_multipliers(s0.model, s0.optim.name, shape) if fam.lr_multipliers else {}
-    opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups, mults)
+    opt = optim.build_grouped(s0.optim, {**{k: hp[k] for k in optim.PER_RUN_HPARAMS},
+                                           "noise_key": hp["key_langevin"]}, groups, mults)
     return fam, task, data, params, hp, opt, groups
 
 

@@ -49,7 +49,7 @@ __all__ = ["RunSpec", "ChunkResult", "PER_RUN_FIELDS", "per_run_fields", "struct
 PER_RUN_FIELDS = frozenset({
     "model.sigma_0", "optim.lr", "optim.momentum", "optim.b1", "optim.b2", "optim.eps",
     "optim.decay", "optim.label_noise", "optim.sam_rho", "optim.sam_steps", "optim.mixup_alpha",
-    "optim.mixup_lambda", "train.steps", "train.loss_threshold",
+    "optim.mixup_lambda", "optim.temperature", "train.steps", "train.loss_threshold",
 })
 
 #: Names of the per-step diagnostics every data model logs, in logging order (plus
@@ -236,6 +236,7 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
         "key": per_run(lambda r: run_key(r.seed, "batches"), torch.int64),
         "key_ln": per_run(lambda r: run_key(r.seed, "label_noise"), torch.int64),
         "key_mix": per_run(lambda r: run_key(r.seed, "mixup"), torch.int64),
+        "key_langevin": per_run(lambda r: run_key(r.seed, "langevin"), torch.int64),
     }
     batch, draws = batch.to(device), draws.to(device)
     params = {k: v.to(device) for k, v in params.items()}
@@ -258,7 +259,8 @@ def _setup(runs: list[RunSpec], device: str, span: bool | None = None, vmap: boo
     groups = cnn_param_groups(s0.model)                 # W: "input", b: "bias" (span: C is W's)
     if basis is not None:
         groups = {("C" if k == "W" else k): g for k, g in groups.items()}
-    opt = optim.build_grouped(s0.optim, {k: hp[k] for k in optim.PER_RUN_HPARAMS}, groups)
+    opt = optim.build_grouped(s0.optim, {**{k: hp[k] for k in optim.PER_RUN_HPARAMS},
+                                           "noise_key": hp["key_langevin"]}, groups)
     chunk = _Chunk(torch.arange(len(runs), device=device), batch, params, W0,
                    opt.init(params), draws, hp, strategy, basis, moments)
     if phases is not None:
