@@ -354,6 +354,16 @@ def _contrastive_fn(name: str):
     return getattr(contrastive, name)
 
 
+def _signgd_names() -> tuple[str, ...]:
+    from featlab.models.signgd_transformer import STAGE_NAMES
+    return STAGE_NAMES
+
+
+def _signgd_stages(ctx) -> dict[str, torch.Tensor]:
+    from featlab.models.signgd_transformer import stage_probes
+    return stage_probes(ctx)
+
+
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
                "attn_relevant_test", "attn_entropy")
 
@@ -389,6 +399,10 @@ PROBES: dict[str, Probe] = {
     "feature_ratio": Probe("feature_ratio", lambda s: "feature_ratio" in _family(s).probes,
                            lambda s: ("signal_max", "noise_max", "feature_ratio",
                                       "feature_ratio_raw"), _feature_ratio),
+    "signgd_stages": Probe("signgd_stages",
+                           lambda s: "signgd_stages" in _family(s).probes
+                           and s.data.kind == "sparse_tokens",
+                           lambda s: _signgd_names(), lambda ctx: _signgd_stages(ctx)),
 }
 
 

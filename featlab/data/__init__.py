@@ -30,6 +30,7 @@ from featlab.data import tokens
 from featlab.data import xor
 from featlab.data import signal_tokens
 from featlab.data import contrastive_pairs
+from featlab.data import sparse_tokens
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
@@ -49,6 +50,7 @@ REGISTRY = {
     "signal_tokens": signal_tokens,
     "class_signals": class_signals,
     "contrastive_pairs": contrastive_pairs,
+    "sparse_tokens": sparse_tokens,
 }
 
 

@@ -3,6 +3,7 @@
 
 from featlab.models import (centered, cnn, contrastive_encoders, linear_attention, mlp, resnet,
                             softmax_attention, tied_denoiser, token_attention)
+from featlab.models import signgd_transformer
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import init_params, loss_and_grad, loss_autograd
 from featlab.models.family import FAMILIES, Family, family_of, register_family
@@ -19,6 +20,7 @@ register_family(softmax_attention.FAMILY)
 register_family(resnet.FAMILY)
 register_family(tied_denoiser.FAMILY)
 register_family(contrastive_encoders.FAMILY)
+register_family(signgd_transformer.FAMILY)
 
 #: kind -> Family (the same dict as ``featlab.models.family.FAMILIES``).
 REGISTRY = FAMILIES
