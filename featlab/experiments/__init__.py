@@ -53,6 +53,8 @@ _MODULES = {
     "neural-collapse": "featlab.experiments.neural_collapse",
     # contrastive learning
     "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
+    # sign-GD and Adam on transformers
+    "li2025-signgd-transformer": "featlab.experiments.li2025_signgd_transformer",
 }
 
 
