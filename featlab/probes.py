@@ -57,6 +57,14 @@ lists ``"attention"`` in its probes, on token data with a relevant token):
   samples, attn_entropy = the mean softmax entropy -\sum_t s_t \log s_t over the training
   samples (\log T at uniform attention).
 
+Sign-GD transformer probes (the family :mod:`featlab.models.signgd_transformer`, which lists
+``"signgd_stages"``, on two-token sparse-noise data :mod:`featlab.data.sparse_tokens`):
+
+- ``signgd_stages``: s11 / s21 (softmax weight of the signal / noise query on the signal key,
+  train; s21_test on the test split), value_signal = <w_V, mu>, value_noise = mean_i y_i
+  <w_V, xi_i> and their ratio, qk_noise_agree (sign agreement of query and key noise),
+  score_noise / score_signal (pre-softmax self-scores); Li et al. 2025's stage quantities.
+
 In-context regression probes (a family listing ``"icl"`` with a ``Gamma`` parameter, on
 :mod:`featlab.data.icl_regression` prompts), at the test prompts' context length m:
 
