@@ -25,7 +25,9 @@ n ||\mu||^2 > s \sigma_p^2 the signal wins.
 Check (criteria stated here and in CHECKS.md before the paper preset runs; every row computed
 from the stored runs; "treatment" = sign-GD and Adam, "reference" = GD):
 (i) premise, fast fit: for each treatment optimizer, every run's training loss is <= 0.05
-    (:data:`FIT_BOUND`) within the budget of 300 steps (:data:`FIT_STEPS`);
+    (:data:`FIT_BOUND`) by step 300 (:data:`FIT_STEPS`): the first logged step where it is
+    (t_fit, read off the logged curve, so an upper bound of the true step) is <= 300 (a run
+    that never fits has t_fit = NaN and fails);
 (ii) poor generalization: each treatment's mean test loss (over seeds) is >= 0.3
     (:data:`THETA1_BOUND`; chance is log 2 = 0.69), i.e. Theta(1) although the training loss is
     ~0;
@@ -154,16 +156,18 @@ def _paired(df: pd.DataFrame, a: str, b: str, col: str) -> tuple[float, float, i
     return float(diff.mean()) if len(diff) else float("nan"), se, len(diff)
 
 
-def _check_rows(df: pd.DataFrame, treatment: tuple[str, ...], reference: str) -> list[dict]:
+def _check_rows(df: pd.DataFrame, stages: pd.DataFrame, treatment: tuple[str, ...],
+                reference: str) -> list[dict]:
     rows = []
     by = {name: g for name, g in df.groupby("optim.name")}
     empty = df.iloc[:0]
     for opt in treatment:
-        g = by.get(opt, empty)
-        worst = float(g["train_loss"].max()) if len(g) else float("nan")
-        rows.append(check_row(f"premise: {opt} fits fast (max train loss over runs, "
-                              f"{FIT_STEPS}-step budget)", f"<= {FIT_BOUND}", worst,
-                              len(g) > 0 and worst <= FIT_BOUND))
+        g = stages[stages["optim.name"] == opt]
+        t_fit = g["t_fit"].to_numpy(dtype=float)
+        worst = float(t_fit.max()) if len(t_fit) else float("nan")   # NaN if a run never fits
+        rows.append(check_row(f"premise: {opt} fits fast: max over runs of the first logged "
+                              f"step with train loss <= {FIT_BOUND}", f"<= {FIT_STEPS}", worst,
+                              bool(len(t_fit) > 0 and worst <= FIT_STEPS)))
     for opt in treatment:
         g = by.get(opt, empty)
         m = float(g["test_loss"].mean()) if len(g) else float("nan")
@@ -216,7 +220,7 @@ def analyze(ctx: Context) -> Analysis:
     treatment = tuple(ctx.theory.get("treatment", TREATMENT))
     df = _runs(ctx)
     stages = _stage_table(ctx, df)
-    rows = [*_check_rows(df, treatment, REFERENCE), *_report_rows(df, stages)]
+    rows = [*_check_rows(df, stages, treatment, REFERENCE), *_report_rows(df, stages)]
     curves = ctx.store.metrics(ctx.sweep_id, CURVES).merge(df[["run_id", "optim.name"]],
                                                            on="run_id")
     curves["group"] = curves["optim.name"]
@@ -258,7 +262,7 @@ EXPERIMENT = Experiment(
     analyze=analyze,
     runtime="quick: 12 runs x 300 steps, well under 60 s on one core; paper: 30 runs (not run)",
     controls=CONTROLS,
-    criteria=f"sign-GD and Adam: every run's train loss <= {FIT_BOUND} within {FIT_STEPS} steps; "
+    criteria=f"sign-GD and Adam: every run's train loss <= {FIT_BOUND} by step {FIT_STEPS}; "
              f"mean test loss >= {THETA1_BOUND}; exceeds GD's by >= {MARGIN} and > 3 paired s.e.; "
              f"sign-GD: value noise / |value signal| >= {RATIO_BOUND} and s_21 <= {S21_BOUND} on "
              f"train (>= {S21_TEST_BOUND} on test) in every run. Stage times: reported.",
