@@ -194,7 +194,8 @@ def _check_rows(df: pd.DataFrame, stages: pd.DataFrame, treatment: tuple[str, ..
 
 def _stage_table(ctx: Context, df: pd.DataFrame) -> pd.DataFrame:
     curves = ctx.store.metrics(ctx.sweep_id, ("train_loss", "s11", "s21", "qk_noise_agree"))
-    wide = curves.pivot_table(index=["run_id", "step"], columns="name", values="value").reset_index()
+    wide = curves.pivot_table(index=["run_id", "step"], columns="name",
+                              values="value").reset_index()
     rows = [{"optim.name": r["optim.name"], "seed": r["seed"],
              **stage_times(wide[wide["run_id"] == r["run_id"]])} for _, r in df.iterrows()]
     return pd.DataFrame(rows)

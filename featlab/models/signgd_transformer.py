@@ -108,8 +108,8 @@ def stage_probes(ctx) -> dict[str, torch.Tensor]:
     """The paper's stage quantities (module docstring) for the logged runs (L on axis 0)."""
     fam, cfg = ctx.family, ctx.setting.model
     P = ctx.params
-    soft = lambda X: vmap(lambda p, x: fam.apply(cfg, p, x, taps=True)[1]["softmax"])(P, X)  # noqa: E731
-    S, St = soft(ctx.data["X"]), soft(ctx.data["Xt"])                        # (L, n, 2, 2)
+    one = lambda p, x: fam.apply(cfg, p, x, taps=True)[1]["softmax"]   # noqa: E731
+    S, St = vmap(one)(P, ctx.data["X"]), vmap(one)(P, ctx.data["Xt"])        # (L, n, 2, 2)
     X, y = ctx.data["X"], ctx.data["y"]                                      # (L, n, 2, d), (L, n)
     mu = (X[:, :, 0] * y[..., None]).mean(1)                                 # (L, d)
     xi = X[:, :, 1]                                                          # (L, n, d)
