@@ -65,6 +65,14 @@ Embedding probes (a family listing ``"embedding_selection"`` on
   attn_important(_test) (softmax mass on the important token) and mm_cosine / mm_cosine_init
   (cosine of p with the max-margin selector of the current / initial embeddings).
 
+Sign-GD transformer probes (the family :mod:`featlab.models.signgd_transformer`, which lists
+``"signgd_stages"``, on two-token sparse-noise data :mod:`featlab.data.sparse_tokens`):
+
+- ``signgd_stages``: s11 / s21 (softmax weight of the signal / noise query on the signal key,
+  train; s21_test on the test split), value_signal = <w_V, mu>, value_noise = mean_i y_i
+  <w_V, xi_i> and their ratio, qk_noise_agree (sign agreement of query and key noise),
+  score_noise / score_signal (pre-softmax self-scores); Li et al. 2025's stage quantities.
+
 In-context regression probes (a family listing ``"icl"`` with a ``Gamma`` parameter, on
 :mod:`featlab.data.icl_regression` prompts), at the test prompts' context length m:
 
@@ -368,6 +376,16 @@ def _embedding_fn(name: str):
     return getattr(embedding_selection, name)
 
 
+def _signgd_names() -> tuple[str, ...]:
+    from featlab.models.signgd_transformer import STAGE_NAMES
+    return STAGE_NAMES
+
+
+def _signgd_stages(ctx) -> dict[str, torch.Tensor]:
+    from featlab.models.signgd_transformer import stage_probes
+    return stage_probes(ctx)
+
+
 _ATTN_NAMES = ("attn_relevant_clean", "attn_relevant_flipped", "attn_opposite_flipped",
                "attn_relevant_test", "attn_entropy")
 
@@ -461,6 +479,10 @@ PROBES: dict[str, Probe] = {
     "specialisation": Probe("specialisation", _applies_specialisation,
                             lambda s: ("teacher_overlap", "teacher_overlap_weighted",
                                        "teacher_overlap_matched"), _specialisation),
+    "signgd_stages": Probe("signgd_stages",
+                           lambda s: "signgd_stages" in _family(s).probes
+                           and s.data.kind == "sparse_tokens",
+                           lambda s: _signgd_names(), lambda ctx: _signgd_stages(ctx)),
 }
 
 

@@ -32,6 +32,7 @@ from featlab.data import signal_tokens
 from featlab.data import contrastive_pairs
 from featlab.data import vocab_tokens
 from featlab.data import mlp_teacher
+from featlab.data import sparse_tokens
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
@@ -53,6 +54,7 @@ REGISTRY = {
     "contrastive_pairs": contrastive_pairs,
     "vocab_tokens": vocab_tokens,
     "mlp_teacher": mlp_teacher,
+    "sparse_tokens": sparse_tokens,
 }
 
 

@@ -57,6 +57,8 @@ _MODULES = {
     "wu2025-trained-embeddings": "featlab.experiments.wu2025_trained_embeddings",
     # extensive-width teacher-student MLP
     "barbier2025-specialisation": "featlab.experiments.barbier2025_specialisation",
+    # sign-GD and Adam on transformers
+    "li2025-signgd-transformer": "featlab.experiments.li2025_signgd_transformer",
 }
 
 

@@ -2,8 +2,8 @@
 (:mod:`featlab.models.family`); add a family with :func:`register_family`."""
 
 from featlab.models import (centered, cnn, contrastive_encoders, embedding_attention,
-                            linear_attention, mlp, resnet, softmax_attention, tied_denoiser,
-                            token_attention)
+                            linear_attention, mlp, resnet, signgd_transformer, softmax_attention,
+                            tied_denoiser, token_attention)
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import init_params, loss_and_grad, loss_autograd
 from featlab.models.family import FAMILIES, Family, family_of, register_family
@@ -21,6 +21,7 @@ register_family(resnet.FAMILY)
 register_family(tied_denoiser.FAMILY)
 register_family(contrastive_encoders.FAMILY)
 register_family(embedding_attention.FAMILY)
+register_family(signgd_transformer.FAMILY)
 
 #: kind -> Family (the same dict as ``featlab.models.family.FAMILIES``).
 REGISTRY = FAMILIES
