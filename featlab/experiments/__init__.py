@@ -35,7 +35,7 @@ _MODULES = {
     "scaling-law-linear": "featlab.experiments.scaling_law_linear",
     "plrf-phases": "featlab.experiments.plrf_phases",
     "w2s-linear": "featlab.experiments.w2s_linear",
-    # model families and parametrizations
+    # model families, parametrizations, depth and regimes
     "mlp-width-sweep": "featlab.experiments.mlp_width_sweep",
     "ba2022-one-step": "featlab.experiments.ba2022_one_step",
     "lazy-rich-phase": "featlab.experiments.lazy_rich_phase",
@@ -43,22 +43,17 @@ _MODULES = {
     "coord-check": "featlab.experiments.coord_check",
     "mup-width-transfer": "featlab.experiments.mup_width_transfer",
     "depth-transfer": "featlab.experiments.depth_transfer",
+    "neural-collapse": "featlab.experiments.neural_collapse",
+    "barbier2025-specialisation": "featlab.experiments.barbier2025_specialisation",
     # attention and transformers
     "sakamoto2025-token-selection": "featlab.experiments.sakamoto2025_token_selection",
     "wu2023-icl-tasks": "featlab.experiments.wu2023_icl_tasks",
     "jiang2024-attention-phase": "featlab.experiments.jiang2024_attention_phase",
-    # diffusion models
-    "han2025-diffusion-features": "featlab.experiments.han2025_diffusion_features",
-    # neural collapse
-    "neural-collapse": "featlab.experiments.neural_collapse",
-    # contrastive learning
-    "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
-    # attention with trained embeddings
-    "wu2025-trained-embeddings": "featlab.experiments.wu2025_trained_embeddings",
-    # extensive-width teacher-student MLP
-    "barbier2025-specialisation": "featlab.experiments.barbier2025_specialisation",
-    # sign-GD and Adam on transformers
     "li2025-signgd-transformer": "featlab.experiments.li2025_signgd_transformer",
+    "wu2025-trained-embeddings": "featlab.experiments.wu2025_trained_embeddings",
+    # contrastive learning and diffusion
+    "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
+    "han2025-diffusion-features": "featlab.experiments.han2025_diffusion_features",
 }
 
 
