@@ -37,7 +37,7 @@ def scaling(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(sll, "SEED_BOOT", 20)          # fewer bootstrap refits: the test's time budget
     out_dir = tmp_path_factory.mktemp("scaling")
-    out = run_experiment("scaling-law-linear", "quick", out=out_dir, seeds=8,
+    out = run_experiment("scaling-law-linear", "quick", out=out_dir, seeds=16,   # 8: the N row lacks power
                          grid={"model.M": [4, 8, 16, 32], "train.steps": [256, 512, 1024, 2048]})
     mp.undo()
     return out_dir, out
@@ -51,7 +51,7 @@ def test_scaling_law_small(scaling):
     rows = {r["quantity"]: r for r in out.check["rows"]}
     assert rows["simulation vs exact recursion (each run's own sketch)"]["passed"]
     assert rows["exponent in M at N = 2048: simulation vs exact theory, same grid"]["passed"]
-    assert rows["exponent in N at M = 32: simulation vs exact theory, same grid"]["passed"]
+    assert rows["exponent in N at M = 32: simulation vs exact theory, same grid"]["passed"]  # counted: 4 SE <= alpha/2
     assert rows["exponent in M (approximation term) vs asymptotic prediction"]["passed"]
     assert rows["exponent in N at M = 32 vs asymptotic prediction"]["passed"]
     assert out.report.exists()

@@ -136,7 +136,8 @@ def _paired_exponent_row(what: str, x: np.ndarray, sim: np.ndarray, exact: np.nd
              f"({abs(d) / se if se > 0 else np.inf:.2f} SE)")
     if not Z * se <= abs(a_ex) / 2:     # could not reject a simulation off by half the exact exponent
         return report_row(name, crit + f"; counted only when {Z:g} SE <= |alpha_exact| / 2",
-                          value + ": uninformative on this grid (the curve is nearly flat), not counted")
+                          value + f": uninformative ({Z:g} SE > |alpha_exact| / 2: too few seeds, or a nearly "
+                          "flat curve), not counted")
     return check_row(name, crit + f"; counted only when {Z:g} SE <= |alpha_exact| / 2", value, abs(d) <= Z * se)
 
 
