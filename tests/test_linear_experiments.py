@@ -80,7 +80,7 @@ def test_two_variable_fit_on_a_stored_sweep(scaling):
         df = fit_sweep(store, out.sweep_id, "model.M", "excess_risk", x2="train.steps", n_boot=20)
         runs = store.table(out.sweep_id, axes=["model.M", "train.steps"])
     (row,) = df.to_dict("records")
-    assert row["points"] == 16 and row["seeds"] == 8
+    assert row["points"] == 16 and row["seeds"] == 16
     means = runs[runs["status"] == "done"].groupby(["model.M", "train.steps"])["excess_risk"].mean()
     M, N = (means.index.get_level_values(k).to_numpy(float) for k in (0, 1))
     direct = fit_power_law_2d(M, N, means.to_numpy(), n_boot=20, rng=0)
