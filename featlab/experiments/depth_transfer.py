@@ -45,6 +45,7 @@ import pandas as pd
 from featlab.config import OptimConfig, Setting, TrainConfig
 from featlab.data.teacher_student import TeacherStudentData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
+from featlab.experiments.mup_width_transfer import optima as transfer_optima
 from featlab.models.resnet import ResNet
 from featlab.sweep import Sweep
 
@@ -102,19 +103,11 @@ def _frame(ctx: Context) -> pd.DataFrame:
 
 
 def optima(t: pd.DataFrame) -> pd.DataFrame:
-    """Per (block_layers, alpha, kappa, depth): the log2 lr of the lowest seed-mean loss, its loss, and
-    whether it sits at an edge of the lr grid (or every lr diverged)."""
-    grid = np.sort(t["log2_lr"].unique())
+    """Per (block_layers, alpha, kappa, depth): mup-width-transfer's optimum of the lr curve
+    (:func:`featlab.experiments.mup_width_transfer.optima`); kappa = 0 where not logged."""
     if "model.inner_lr_exponent" not in t:
         t = t.assign(**{"model.inner_lr_exponent": 0.0})
-    curve = t.groupby([*_KEYS, "log2_lr"])["loss"].mean().reset_index()
-    rows = []
-    for key, g in curve.groupby(_KEYS):
-        best = g.loc[g["loss"].idxmin()]
-        k = float(best["log2_lr"])
-        rows.append({**dict(zip(_KEYS, key)), "best_log2_lr": k, "best_loss": float(best["loss"]),
-                     "edge": bool(k in (grid[0], grid[-1])) or not np.isfinite(best["loss"])})
-    return pd.DataFrame(rows)
+    return transfer_optima(t, tuple(_KEYS))
 
 
 def _arm(opt: pd.DataFrame, blocks: int, alpha: float, kappa: float = 0.0) -> pd.DataFrame:

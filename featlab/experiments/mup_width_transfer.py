@@ -77,18 +77,20 @@ def _frame(ctx: Context) -> pd.DataFrame:
     return t
 
 
-def optima(t: pd.DataFrame) -> pd.DataFrame:
-    """Per (parametrization, width): the log2 lr of the lowest seed-mean loss, its loss, and
-    whether it is at an edge of the lr grid."""
+def optima(t: pd.DataFrame, keys: tuple[str, ...] = ("model.parametrization", "model.width")
+           ) -> pd.DataFrame:
+    """Per group ``keys`` (default: parametrization and width): the log2 lr of the lowest
+    seed-mean loss, its loss, and whether it is at an edge of the lr grid (or every lr diverged).
+    depth-transfer calls it with its own keys."""
+    keys = list(keys)
     grid = np.sort(t["log2_lr"].unique())
-    curve = t.groupby(["model.parametrization", "model.width", "log2_lr"])["loss"].mean().reset_index()
+    curve = t.groupby([*keys, "log2_lr"])["loss"].mean().reset_index()
     rows = []
-    for (par, width), g in curve.groupby(["model.parametrization", "model.width"]):
+    for key, g in curve.groupby(keys):
         best = g.loc[g["loss"].idxmin()]
         k = float(best["log2_lr"])
-        rows.append({"model.parametrization": par, "model.width": int(width), "best_log2_lr": k,
-                     "best_loss": float(best["loss"]), "edge": bool(k in (grid[0], grid[-1]))
-                     or not np.isfinite(best["loss"])})
+        rows.append({**dict(zip(keys, key)), "best_log2_lr": k, "best_loss": float(best["loss"]),
+                     "edge": bool(k in (grid[0], grid[-1])) or not np.isfinite(best["loss"])})
     return pd.DataFrame(rows)
 
 
