@@ -336,9 +336,30 @@ def mlp_workload(device: str = "cpu", P: int = 256, depth: int = 3, width: int =
             opt.step()
     _sync(device)
     loop_s = (time.perf_counter() - t0) * P / loop_runs
+    flops = P * steps * mlp_step_flops(n, 16, width, depth)
     return {"P": P, "depth": depth, "width": width, "n": n, "steps": steps,
             "population_s": pop_s, "loop_s_scaled": loop_s, "loop_runs_timed": loop_runs,
-            "speedup": loop_s / pop_s}
+            "speedup": loop_s / pop_s, "population_gflops": flops / pop_s / 1e9,
+            "loop_gflops": flops / loop_s / 1e9}
+
+
+def mlp_step_flops(n: int, d: int, width: int, depth: int) -> float:
+    """FLOPs of one full-batch GD step of one bias-free MLP d -> width -> ... -> 1 (depth
+    layers): the forward matmuls 2 n (d N + (depth - 2) N^2 + N), the backward pass twice that
+    less the input layer's input gradient."""
+    fwd = 2 * n * (d * width + (depth - 2) * width * width + width)
+    return 3 * fwd - 2 * n * d * width
+
+
+def _say_mlp(say: Any, mw: dict, ceiling: float) -> None:
+    """One line per MLP workload: the two times, the ratio, and the bound the ceiling sets."""
+    say(f"MLP workload ({mw['depth']} layers, width {mw['width']}, n = {mw['n']}, {mw['steps']} "
+        f"steps, P = {mw['P']}): population {mw['population_s']:.2f}s vs per-run nn.Module + "
+        f"torch.optim {mw['loop_s_scaled']:.2f}s (timed on {mw['loop_runs_timed']} runs, scaled): "
+        f"{mw['speedup']:.1f}x; the loop runs {mw['loop_gflops']:.1f} GFLOP/s = "
+        f"{mw['loop_gflops'] / ceiling:.0%} of the ceiling, so no population can beat it by more "
+        f"than {ceiling / mw['loop_gflops']:.1f}x here; the population runs "
+        f"{mw['population_gflops']:.1f} GFLOP/s")
 
 
 #: Optimizers and strategies timed by :func:`optimizer_throughput` (label, OptimConfig overrides).
@@ -410,10 +431,11 @@ def run_bench(device: str = "cpu", quick: bool = False, full_official: bool = Fa
                       n=128 if quick else 512, steps=20 if quick else 200,
                       loop_runs=2 if quick else 4)
     out.update({f"mlp_{k}": v for k, v in mw.items()})
-    say(f"MLP workload ({mw['depth']} layers, width {mw['width']}, n = {mw['n']}, {mw['steps']} steps, "
-        f"P = {mw['P']}): population {mw['population_s']:.2f}s vs per-run nn.Module + torch.optim "
-        f"{mw['loop_s_scaled']:.2f}s (timed on {mw['loop_runs_timed']} runs, scaled): "
-        f"{mw['speedup']:.1f}x")
+    _say_mlp(say, mw, out["ceiling_gflops"])
+    small = mlp_workload(device, P=16 if quick else 256, width=32, n=64, steps=20 if quick else 200,
+                         loop_runs=2 if quick else 16)       # overhead-bound: many small runs
+    out.update({f"mlp_small_{k}": v for k, v in small.items()})
+    _say_mlp(say, small, out["ceiling_gflops"])
     out.update({f"coord_{k}": v for k, v in coord_check_bench(device, quick, say).items()})
     from featlab.bench_attention import attention_bench
 

@@ -18,7 +18,8 @@ parametrization train as one population chunk.
 Measured: mean |h^l_t| (probe ``act_scale``; stored per run and step in the metrics table) and its
 width exponent s_{l,t} (log-log slope per seed, mean +- SE over seeds; :mod:`.width_scaling`).
 
-Check: every run finishes (premise); muP: |s_{l,t}| <= 0.1 + 2 SE for every hidden layer l and
+Check: every treatment (muP) run finishes (premise; the SP runs that diverge are counted in a
+reported row, since SP's blow-up is what its row tests); muP: |s_{l,t}| <= 0.1 + 2 SE for every hidden layer l and
 step t; SP (checked): at least one (l, t) with s_{l,t} > 0.1 + 2 SE, the offending layer named.
 Measured (quick, ``featlab falsify coord-check``): muP |s| <= 0.01 at every (l, t); SP first
 fails at t = 3 in h2, worst s(h3, t = 4) = +4.17 +- 0.62.
@@ -82,10 +83,15 @@ def _worst(sl: pd.DataFrame) -> pd.Series:
 
 def _rows(tidy: pd.DataFrame, sl: pd.DataFrame, treatment: str) -> list[dict]:
     runs = tidy.drop_duplicates("run_id")
-    n_bad = int((runs["status"] != "done").sum())
-    rows = [check_row("runs finished (premise)", f"all {len(runs)}", len(runs) - n_bad, n_bad == 0)]
-    mu = sl[sl["model.parametrization"] == treatment]
     label = "muP" if treatment == "mup" else f"{treatment} (as treatment)"
+    arm = runs["model.parametrization"] == treatment
+    n_bad = int((runs[arm]["status"] != "done").sum())
+    rows = [check_row(f"{label} runs finished (premise)", f"all {int(arm.sum())}",
+                      int(arm.sum()) - n_bad, n_bad == 0 and bool(arm.any()))]
+    other = runs[~arm]
+    rows.append(report_row("control-arm runs that diverged (SP at a fixed lr may, at large width)",
+                           "reported", f"{int((other['status'] != 'done').sum())} of {len(other)}"))
+    mu = sl[sl["model.parametrization"] == treatment]
     for layer, g in mu.groupby("layer", sort=True):
         w = _worst(g)
         ok = bool(((g["slope"].abs() <= BAND + 2 * g["se"]) & g["slope"].notna()).all())
