@@ -108,6 +108,46 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
     _check(value in choices, name, value, f"choose one of {', '.join(map(str, choices))}")
 
 
+def _check_ints(section: str, obj: Any, lows: dict[str, int]) -> None:
+    """Each field ``key`` of ``obj`` an integer (not a bool) >= ``lows[key]``."""
+    for key, low in lows.items():
+        value = getattr(obj, key)
+        _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+               f"{section}.{key}", value, f"use an integer {key} >= {low}")
+
+
+def _check_real(name: str, value: Any, low: float, fix: str, strict: bool = False,
+                high: float | None = None) -> None:
+    """A finite number >= ``low`` (> with ``strict``) and < ``high`` when given."""
+    ok = _finite(value) and (value > low if strict else value >= low)
+    _check(ok and (high is None or value < high), name, value, fix)
+
+
+def _check_patch_data(obj: Any, d_min: int = 2, d_fix: str = "") -> None:
+    """The fields every signal-noise patch data model shares: n, d, n_test, sigma_p, flip_p,
+    flip_test, the noise and signal-position choices."""
+    _check_ints("data", obj, {"n": 1, "n_test": 1})
+    _check(isinstance(obj.d, int) and not isinstance(obj.d, bool) and obj.d >= d_min, "data.d",
+           obj.d, f"use an integer d >= {d_min}{d_fix}")
+    _check_real("data.sigma_p", obj.sigma_p, 0, "use a finite noise scale sigma_p > 0", strict=True)
+    _check_real("data.flip_p", obj.flip_p, 0, "use a label-flip probability in [0, 0.5)", high=0.5)
+    _check(isinstance(obj.flip_test, bool), "data.flip_test", obj.flip_test, "use true or false")
+    if hasattr(obj, "noise"):
+        _check_choice("data.noise", obj.noise, ("orthogonal", "isotropic"))
+    _check_choice("data.signal_position", obj.signal_position, ("first", "random"))
+
+
+def _check_token_data(obj: Any, T_fix: str | None = None) -> None:
+    """The fields the token data models share: n >= 2, d >= 2, n_test >= 1, T >= 2 (when the
+    model has T), sigma_p > 0."""
+    _check_ints("data", obj, {"n": 2, "d": 2, "n_test": 1})
+    if T_fix is not None:
+        _check(isinstance(obj.T, int) and not isinstance(obj.T, bool) and obj.T >= 2, "data.T",
+               obj.T, T_fix)
+    _check_real("data.sigma_p", obj.sigma_p, 0, "use a finite token-noise scale sigma_p > 0",
+                strict=True)
+
+
 #: Data-model config classes by ``kind`` (filled by :func:`register_data`).
 DATA_KINDS: dict[str, type] = {}
 
@@ -182,21 +222,12 @@ class SignalNoiseData:
         "flip_test"})
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.n, int) and self.n >= 1, "data.n", self.n, "use an integer n >= 1")
-        _check(isinstance(self.d, int) and self.d >= 2, "data.d", self.d, "use an integer d >= 2")
-        _check(_finite(self.sigma_p) and self.sigma_p > 0, "data.sigma_p", self.sigma_p,
-               "use a finite sigma_p > 0")
+        _check_patch_data(self)
         if self.snr is not None:
             _check(_finite(self.snr) and self.snr >= 0, "data.snr", self.snr, "use a finite snr >= 0")
             object.__setattr__(self, "mu_norm", float(self.snr * self.sigma_p * math.sqrt(self.d)))
         _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
                "use a finite ||mu|| >= 0")
-        _check(_finite(self.flip_p) and 0 <= self.flip_p < 0.5, "data.flip_p", self.flip_p,
-               "use a flip probability in [0, 0.5)")
-        _check(isinstance(self.n_test, int) and self.n_test >= 1, "data.n_test", self.n_test,
-               "use an integer n_test >= 1")
-        _check_choice("data.noise", self.noise, ("orthogonal", "isotropic"))
-        _check_choice("data.signal_position", self.signal_position, ("first", "random"))
         _check_choice("data.mu_direction", self.mu_direction, ("e1", "random"))
 
     @property

@@ -25,7 +25,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _finite, register_data
+from featlab.config import _check, _check_token_data, _finite, register_data
 from featlab.rng import generator
 
 __all__ = ["SignalTokenData", "sample_run", "SIGNAL"]
@@ -54,16 +54,9 @@ class SignalTokenData:
     task: ClassVar[str] = "binary"
 
     def __post_init__(self) -> None:
-        for key, low in (("n", 2), ("d", 2), ("n_test", 1)):
-            value = getattr(self, key)
-            _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
-                   f"data.{key}", value, f"use an integer >= {low}")
-        _check(isinstance(self.T, int) and not isinstance(self.T, bool) and self.T >= 2, "data.T",
-               self.T, "use T >= 2 tokens (the signal token and at least one noise token)")
+        _check_token_data(self, "use T >= 2 tokens (the signal token and at least one noise token)")
         _check(_finite(self.snr) and self.snr >= 0, "data.snr", self.snr,
                "use a finite SNR = ||mu|| / (sigma_p sqrt d) >= 0")
-        _check(_finite(self.sigma_p) and self.sigma_p > 0, "data.sigma_p", self.sigma_p,
-               "use a finite token-noise scale sigma_p > 0")
         _check(isinstance(self.shuffle_labels, bool), "data.shuffle_labels", self.shuffle_labels,
                "use true or false")
 

@@ -31,7 +31,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _check_choice, _finite, register_data
+from featlab.config import _check, _check_patch_data, _finite, register_data
 from featlab.data.signal_noise import two_patch_run
 from featlab.rng import generator
 
@@ -63,22 +63,12 @@ class SparseNoiseData:
         "n", "s", "sigma_p", "alpha", "signal_position", "flip_p", "flip_test"})
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.n, int) and self.n >= 1, "data.n", self.n, "use an integer n >= 1")
-        _check(isinstance(self.d, int) and self.d >= 2, "data.d", self.d, "use an integer d >= 2")
+        _check_patch_data(self)
         _check(isinstance(self.s, int) and 1 <= self.s <= self.d - 1, "data.s", self.s,
                f"use an integer s with 1 <= s <= d - 1 = {self.d - 1} (noise coordinates "
                f"are drawn from [d] without the feature coordinate)")
-        _check(_finite(self.sigma_p) and self.sigma_p > 0, "data.sigma_p", self.sigma_p,
-               "use a finite noise std sigma_p > 0")
         _check(_finite(self.alpha) and 0 <= self.alpha < 1, "data.alpha", self.alpha,
                "use a feature-noise strength alpha in [0, 1) (0 = no feature noise)")
-        _check_choice("data.signal_position", self.signal_position, ("random", "first"))
-        _check(_finite(self.flip_p) and 0 <= self.flip_p < 0.5, "data.flip_p", self.flip_p,
-               "use a label-flip probability in [0, 0.5)")
-        _check(isinstance(self.flip_test, bool), "data.flip_test", self.flip_test,
-               "use true or false")
-        _check(isinstance(self.n_test, int) and self.n_test >= 1, "data.n_test", self.n_test,
-               "use an integer n_test >= 1")
 
     @property
     def feature_names(self) -> tuple[str, ...]:

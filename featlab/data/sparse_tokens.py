@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _finite, register_data
+from featlab.config import _check, _check_token_data, _finite, register_data
 from featlab.rng import generator
 
 __all__ = ["SparseTokenData", "sample_run", "SIGNAL", "NOISE"]
@@ -51,18 +51,13 @@ class SparseTokenData:
     task: ClassVar[str] = "binary"
 
     def __post_init__(self) -> None:
-        for key, low in (("n", 2), ("d", 2), ("n_test", 1)):
-            value = getattr(self, key)
-            _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
-                   f"data.{key}", value, f"use an integer >= {low}")
+        _check_token_data(self)
         _check(isinstance(self.s, int) and not isinstance(self.s, bool)
                and 1 <= self.s <= self.d - 1, "data.s", self.s,
                f"use a sparsity s with 1 <= s <= d - 1 = {self.d - 1} (noise coordinates are "
                f"drawn off the signal coordinate)")
         _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
                "use a finite ||mu|| >= 0 (0 removes the signal)")
-        _check(_finite(self.sigma_p) and self.sigma_p > 0, "data.sigma_p", self.sigma_p,
-               "use a finite noise scale sigma_p > 0")
 
     @property
     def input_shape(self) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _finite, register_data
+from featlab.config import _check, _check_token_data, _finite, register_data
 from featlab.rng import generator
 
 __all__ = ["TokenSelectionData", "sample_run", "flipped_mask", "RELEVANT", "OPPOSITE"]
@@ -53,20 +53,13 @@ class TokenSelectionData:
     task: ClassVar[str] = "binary"
 
     def __post_init__(self) -> None:
-        for key, low in (("n", 2), ("d", 2), ("n_test", 1)):
-            value = getattr(self, key)
-            _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
-                   f"data.{key}", value, f"use an integer >= {low}")
-        _check(isinstance(self.T, int) and not isinstance(self.T, bool) and self.T >= 2, "data.T",
-               self.T, "use T >= 2 tokens (one relevant token and at least one other)")
+        _check_token_data(self, "use T >= 2 tokens (one relevant token and at least one other)")
         _check(isinstance(self.flips, int) and not isinstance(self.flips, bool)
                and 0 <= self.flips <= self.n, "data.flips", self.flips,
                f"use a number of flipped training labels in [0, data.n={self.n}]")
         _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
                "use a finite ||mu|| >= 0")
         _check(_finite(self.rho) and self.rho >= 0, "data.rho", self.rho, "use a finite rho >= 0")
-        _check(_finite(self.sigma_p) and self.sigma_p > 0, "data.sigma_p", self.sigma_p,
-               "use a finite token-noise scale sigma_p > 0")
 
     @property
     def input_shape(self) -> tuple[int, int]:

@@ -43,7 +43,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _check_choice, _finite, register_data
+from featlab.config import _check, _check_choice, _check_patch_data, _finite, register_data
 from featlab.rng import generator
 
 __all__ = ["XorData", "sample_run", "xor_vectors", "FEATURES"]
@@ -77,21 +77,11 @@ class XorData:
         "flip_test"})
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.n, int) and self.n >= 1, "data.n", self.n, "use an integer n >= 1")
-        _check(isinstance(self.d, int) and self.d >= 3, "data.d", self.d,
-               "use an integer d >= 3 (the a, b plane and at least one noise direction)")
+        _check_patch_data(self, 3, " (the a, b plane and at least one noise direction)")
         _check(_finite(self.mu_norm) and self.mu_norm >= 0, "data.mu_norm", self.mu_norm,
                "use a finite ||mu|| >= 0")
         _check(_finite(self.theta) and 0 < self.theta <= math.pi / 2 + 1e-12, "data.theta",
                self.theta, "use an angle between a and b in (0, pi/2] radians, e.g. 1.5708")
-        _check(_finite(self.sigma_p) and self.sigma_p > 0, "data.sigma_p", self.sigma_p,
-               "use a finite sigma_p > 0")
-        _check(_finite(self.flip_p) and 0 <= self.flip_p < 0.5, "data.flip_p", self.flip_p,
-               "use a flip probability in [0, 0.5)")
-        _check(isinstance(self.n_test, int) and self.n_test >= 1, "data.n_test", self.n_test,
-               "use an integer n_test >= 1")
-        _check_choice("data.noise", self.noise, ("orthogonal", "isotropic"))
-        _check_choice("data.signal_position", self.signal_position, ("first", "random"))
         _check_choice("data.counts", self.counts, ("random", "balanced"))
 
     @property
