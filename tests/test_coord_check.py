@@ -43,3 +43,31 @@ def test_one_width_is_one_line_exit_2(tmp_path, exp, args):
     assert "model.width" in res.output and ">= 2" in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1, res.output
     assert not (tmp_path / "featlab.duckdb").exists()
+
+
+def _tidy(diverged: dict[str, int]) -> pd.DataFrame:
+    """A coord-check tidy table, 2 parametrizations x 4 runs, the first ``diverged[par]`` of each
+    diverged; mean |h| flat in width."""
+    rows = []
+    for par in ("sp", "mup"):
+        for i, w in enumerate((64, 128, 256, 512)):
+            status = "diverged" if i < diverged.get(par, 0) else "done"
+            for t in (1, 2):
+                rows.append({"model.parametrization": par, "layer": "h1", "t": t, "model.width": w,
+                             "seed": 0, "mean_abs_h": 1.0, "status": status, "run_id": f"{par}{w}"})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("diverged, premise", [({}, True), ({"sp": 2}, True), ({"mup": 1}, False)])
+def test_premise_counts_the_treatment_runs_only(diverged, premise):
+    """SP blowing up at large width is what its row tests: its diverged runs are reported, not
+    counted against the premise; a diverged muP run fails it."""
+    from featlab.experiments.coord_check import _rows
+
+    tidy = _tidy(diverged)
+    sl = pd.DataFrame([{"model.parametrization": p, "layer": "h1", "t": t, "slope": 0.0, "se": 0.01}
+                       for p in ("sp", "mup") for t in (1, 2)])
+    rows = _rows(tidy, sl, "mup")
+    first = rows[0]
+    assert first["quantity"].startswith("muP runs finished") and first["passed"] is premise
+    assert rows[1]["measured"] == f"{diverged.get('sp', 0)} of 4" and rows[1]["passed"] is None
