@@ -92,9 +92,10 @@ def vjp(cfg: TokenAttention, params: dict[str, torch.Tensor], X: torch.Tensor):
     W, p, nu = params["W"], params["p"], params["nu"]
     P, n, T, d = X.shape
     Xf = X.reshape(P, n * T, d)                                             # (P, nT, d)
-    q = torch.bmm(W, p.unsqueeze(-1))                                       # (P, d, 1)
-    z = torch.bmm(Xf, torch.cat([q, nu.unsqueeze(-1)], dim=-1))             # (P, nT, 2)
-    logits, v = z[..., 0].reshape(P, n, T), z[..., 1].reshape(P, n, T)
+    # row vectors times (transposed) matrices: CPU bmm is several times faster this way round
+    q = torch.bmm(p.unsqueeze(1), W.transpose(1, 2))                        # (P, 1, d) (W p)^T
+    z = torch.bmm(torch.cat([q, nu.unsqueeze(1)], dim=1), Xf.transpose(1, 2))  # (P, 2, nT)
+    logits, v = z[:, 0].reshape(P, n, T), z[:, 1].reshape(P, n, T)
     s = torch.softmax(logits, dim=-1)                                       # (P, n, T)
     f = (s * v).sum(-1)                                                     # (P, n)
 

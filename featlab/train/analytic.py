@@ -32,18 +32,28 @@ from featlab.train.tasks import Task
 __all__ = ["analytic_loss_and_grad", "loss_and_cotangent"]
 
 
+def _run_losses(task: Task, f: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
+                soft: bool) -> torch.Tensor:
+    """L_p = sum_i w_{p,i} l(f_{p,i}, y_{p,i}): (P,). A per-sample task scores the P n samples
+    in one call; any other (a contrastive loss couples a run's samples) is vmapped over P."""
+    if task.per_sample:
+        P, n = w.shape
+        per = task.loss(f.reshape(P * n, *f.shape[2:]), y.reshape(P * n, *y.shape[2:]), soft)
+        return (w * per.reshape(P, n)).sum(1)
+    return vmap(lambda f1, y1, w1: (w1 * task.loss(f1, y1, soft)).sum())(f, y, w)
+
+
 def loss_and_cotangent(task: Task, f: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
                        soft: bool = False, need_grad: bool = True
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-run loss L_p = sum_i w_{p,i} l(f_{p,i}, y_{p,i}) (P,) and its gradient dL_p/df (the
-    shape of f), or None without ``need_grad``. The task's loss is written for one run and
-    batched by vmap; runs are independent, so d(sum_p L_p)/df is each run's own gradient."""
-    one = lambda f1, y1, w1: (w1 * task.loss(f1, y1, soft)).sum()  # noqa: E731
+    shape of f), or None without ``need_grad``, by autograd on f alone: runs are independent,
+    so d(sum_p L_p)/df is each run's own gradient."""
     if not need_grad:
-        return vmap(one)(f, y, w), None
+        return _run_losses(task, f, y, w, soft), None
     with torch.enable_grad():
         leaf = f.detach().requires_grad_(True)
-        loss = vmap(one)(leaf, y, w)                                        # (P,)
+        loss = _run_losses(task, leaf, y, w, soft)                          # (P,)
         (g,) = torch.autograd.grad(loss.sum(), leaf)
     return loss.detach(), g
 
