@@ -15,7 +15,8 @@ take \nu_norm = 1/||\mu|| (<\mu_y, \nu> = y/\sqrt 2 at every ||\mu||). ``init_sc
 it. Taps: ``{"attn": s}`` (n, T), the softmax probabilities the attention probes read.
 
 The batched gradient (:func:`vjp`, the generic engine's analytic path): with q = W p, logits
-z_{i,t} = <x_{i,t}, q>, values v_{i,t} = <x_{i,t}, \nu> and a cotangent g_i = \partial L / \partial f_i,
+z_{i,t} = <x_{i,t}, q>, values v_{i,t} = <x_{i,t}, \nu>, s_i = softmax(z_i) and a cotangent
+g_i = \partial L / \partial f_i (the task's, :mod:`featlab.train.analytic`),
 
     \partial L / \partial z_{i,t} = a_{i,t} = g_i s_{i,t} (v_{i,t} - f_i),
     u = \sum_{i,t} a_{i,t} x_{i,t} = \partial L / \partial q,
