@@ -247,6 +247,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     stochastic = s0.optim.batch_size > 0 or not strategy.plain or task.corrupt is not None
     X_eval, y_eval = ("X_eval", "y_eval") if task.corrupt is not None else ("X", "y")
     thresholds = bool((hp["threshold"] > 0).any())
+    budgets = set(hp["steps"].tolist())
     weight = ones = eval_w = None                   # (L, n), rebuilt only when L changes
     for t in range(T + 1):
         L = len(ids)
@@ -264,7 +265,9 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         if stochastic and (due_now or thresholds):
             loss, f, _ = grad_fn(s0.model, params, data[X_eval], data[y_eval], eval_w, False)
         ok = torch.isfinite(loss) & torch.isfinite(f.reshape(L, -1)).all(1)
-        stop = (~ok) | (loss < hp["threshold"]) | (t >= hp["steps"])
+        stop = (~ok) | (loss < hp["threshold"])
+        if t in budgets:                                # a run stops at its budget exactly
+            stop |= t >= hp["steps"]
         if n_frozen:
             stop &= ~frozen
         if not (due_now or bool(stop.any())):           # nothing to log or stop: one host sync
