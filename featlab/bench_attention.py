@@ -10,9 +10,13 @@ The population is timed twice in one process: through the family's batched analy
 overhead, which the population shares. At d = 400 (the ``sakamoto2025-token-selection`` quick
 preset) the step is memory-bound on both sides: each step reads W (d x d, 640 KB in float32 at
 d = 400) for W p and for W^T u, writes the gradient u p^T, and the update reads that and W and
-writes W again; a loop's one W stays in the 1 MiB L2 cache of this CPU, while a population's P
-matrices (P = 16: 10 MB each pass) stream from L3 or memory, so the population's gain there is
-bounded by the bandwidth ratio, not by FLOPs (5 d^2 of the step's 5 d^2 + 6 n T d FLOPs).
+writes W again (about eight W-sized passes per step, in the loop as in the population). A loop's
+one W stays in the 1 MiB L2 cache of this CPU, while a population's P matrices (a 16-run chunk:
+10 MB each pass) stream from L3 or memory: one elementwise pass over W costs about 5x more per
+element at P = 16 than for one run (measured, one thread, 2-core EPYC), which eats the overhead
+the population saves, so the population stays near 1x the loop there whatever the FLOP count
+(5 d^2 of the step's 5 d^2 + 6 n T d). Beating it would need fewer passes over W (a rank-one
+update W - \eta u p^T without forming the gradient, for GD only), not a faster gradient.
 
 Both train the same runs (token data of :mod:`featlab.data.tokens`, the official init, full-batch
 GD on the mean logistic loss); the population's time includes sampling, init and its final
