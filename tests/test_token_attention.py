@@ -174,4 +174,6 @@ def test_attention_bench_workload_times_both_sides():
 
     r = attention_workload("cpu", P=2, d=16, steps=3, loop_runs=1)
     assert r["population_s"] > 0 and r["loop_s_scaled"] > 0 and r["speedup"] > 0
+    assert r["vmap_population_s"] > 0                      # the forced vmap path, same process
+    assert r["analytic_vs_vmap"] == pytest.approx(r["vmap_population_s"] / r["population_s"])
     assert r["population_gflops"] == pytest.approx(2 * 3 * step_flops(16, 20, 8) / r["population_s"] / 1e9)

@@ -14,7 +14,13 @@ unique ``kind``) plus a :class:`Family` of pure functions:
 - ``param_groups(cfg) -> {param: group}`` ("input", "hidden", "output", "bias", ...): the trained
   parameters and the group each belongs to (optimizers and parametrizations act per group);
 - optionally ``loss_and_grad`` (a batched analytic loss and gradient) and ``span`` (whether the
-  family has a span representation), the fast paths of the two-layer CNN;
+  family has a span representation), the fast paths of the two-layer CNN's own trainer;
+- optionally ``vjp(cfg, params, X) -> (f, pullback)``: the forward pass of the **whole
+  population** (params (P, ...), X (P, n, *input_shape) -> f (P, n) or (P, n, C)) and its
+  vector-Jacobian product ``pullback(g) -> {param: (P, ...)}`` for a cotangent g = dL/df of f's
+  shape, covering every trained parameter. The generic engine then differentiates any task's
+  loss analytically (:mod:`featlab.train.analytic`) instead of through vmap, unless the vmap
+  path is forced (``train_chunk(..., vmap=True)``); it must equal the vmap path up to rounding;
 - ``lr_multipliers(cfg, optim_name, input_shape) -> {group: float}``: per-group learning-rate
   multipliers of the family's parametrization (default: none);
 - optionally ``check(setting)``: raise ConfigError for a setting the family cannot train (called
@@ -62,6 +68,7 @@ class Family:
     n_params: Callable[..., int] | None = None
     task: Callable[[Any], str] | None = None
     train_steps: Callable[[Any], dict[str, int]] | None = None
+    vjp: Callable[..., Any] | None = None
 
     @property
     def kind(self) -> str:

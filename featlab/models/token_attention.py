@@ -13,6 +13,17 @@ take \nu_norm = 1/||\mu|| (<\mu_y, \nu> = y/\sqrt 2 at every ||\mu||). ``init_sc
 
 \nu lives in the parameter dict (key ``nu``) but in no parameter group: the engine never trains
 it. Taps: ``{"attn": s}`` (n, T), the softmax probabilities the attention probes read.
+
+The batched gradient (:func:`vjp`, the generic engine's analytic path): with q = W p, logits
+z_{i,t} = <x_{i,t}, q>, values v_{i,t} = <x_{i,t}, \nu>, s_i = softmax(z_i) and a cotangent
+g_i = \partial L / \partial f_i (the task's, :mod:`featlab.train.analytic`),
+
+    \partial L / \partial z_{i,t} = a_{i,t} = g_i s_{i,t} (v_{i,t} - f_i),
+    u = \sum_{i,t} a_{i,t} x_{i,t} = \partial L / \partial q,
+    \nabla_W L = u p^T,    \nabla_p L = W^T u,
+
+two passes over X per step (z and v in one, u in the other) and two matrix-vector products with
+W; X W is never formed.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import torch
 from featlab.config import _check, _check_choice, _finite
 from featlab.rng import generator
 
-__all__ = ["TokenAttention", "FAMILY", "init", "apply", "param_groups", "n_params"]
+__all__ = ["TokenAttention", "FAMILY", "init", "apply", "vjp", "param_groups", "n_params"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,28 @@ def apply(cfg: TokenAttention, params: dict[str, torch.Tensor], x: torch.Tensor,
     return (f, {"attn": s}) if taps else f
 
 
+def vjp(cfg: TokenAttention, params: dict[str, torch.Tensor], X: torch.Tensor):
+    """The population's f (P, n) on X (P, n, T, d) and its pullback g (P, n) -> {"W": (P, d, d),
+    "p": (P, d)} (module docstring)."""
+    W, p, nu = params["W"], params["p"], params["nu"]
+    P, n, T, d = X.shape
+    Xf = X.reshape(P, n * T, d)                                             # (P, nT, d)
+    # row vectors times (transposed) matrices: CPU bmm is several times faster this way round
+    q = torch.bmm(p.unsqueeze(1), W.transpose(1, 2))                        # (P, 1, d) (W p)^T
+    z = torch.bmm(torch.cat([q, nu.unsqueeze(1)], dim=1), Xf.transpose(1, 2))  # (P, 2, nT)
+    logits, v = z[:, 0].reshape(P, n, T), z[:, 1].reshape(P, n, T)
+    s = torch.softmax(logits, dim=-1)                                       # (P, n, T)
+    f = (s * v).sum(-1)                                                     # (P, n)
+
+    def pullback(g: torch.Tensor) -> dict[str, torch.Tensor]:
+        a = s * (v - f.unsqueeze(-1)) * g.unsqueeze(-1)                     # (P, n, T) dL/dz
+        u = torch.bmm(a.reshape(P, 1, n * T), Xf)                           # (P, 1, d) dL/dq
+        return {"W": u.transpose(1, 2) * p.unsqueeze(1),                    # (P, d, d) u p^T
+                "p": torch.bmm(u, W).squeeze(1)}                            # (P, d) W^T u
+
+    return f, pullback
+
+
 def param_groups(cfg: TokenAttention) -> dict[str, str]:
     """W and p are trained, each its own group; nu is fixed (no group)."""
     return {"W": "W", "p": "p"}
@@ -90,7 +123,7 @@ def n_params(cfg: TokenAttention, input_shape: tuple[int, ...]) -> int:
 def _family():
     from featlab.models.family import Family
     return Family(config=TokenAttention, init=init, apply=apply, param_groups=param_groups,
-                  n_params=n_params, probes=("attention",))
+                  n_params=n_params, probes=("attention",), vjp=vjp)
 
 
 FAMILY = _family()

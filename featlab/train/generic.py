@@ -9,6 +9,9 @@ probes); parameters from the family's ``init`` (P, ...); per-run hyperparameters
     loss, f, g = vmap(grad_and_value(L))(params, X, y, w)          (featlab.train.vmapped)
     params <- params + update_g(g)                                  (per-group optimizer)
 
+or, for a family with a batched ``vjp`` (unless ``vmap=True`` forces the line above), f and the
+pullback from the family and dL/df from the task (:mod:`featlab.train.analytic`).
+
 with the task's loss (:mod:`featlab.train.tasks`), the training strategies of
 :mod:`featlab.train.objective` (label noise on binary tasks, SAM, mixup with the task's soft
 labels: mixed +-1 labels, mixed one-hots, mixed regression targets) and the optimizer built per
@@ -47,10 +50,12 @@ from featlab.rng import run_key
 from featlab.train import engine
 from featlab.train.engine import ChunkResult, RunSpec, log_schedule
 from featlab.train.objective import step_gradient, strategy_of
+from featlab.train.analytic import analytic_loss_and_grad
 from featlab.train.tasks import task_of
 from featlab.train.vmapped import vmap_loss_and_grad
 
-__all__ = ["train_chunk", "plan_chunks", "chunk_size_of", "metric_names", "check_strategies"]
+__all__ = ["train_chunk", "grad_fn_of", "plan_chunks", "chunk_size_of", "metric_names",
+           "check_strategies"]
 
 
 def _dtype(s: Setting) -> torch.dtype:
@@ -200,16 +205,27 @@ def _weights(s0: Setting, hp: dict, P: int, n: int, t: int, device) -> torch.Ten
     return _batch_weight(SimpleNamespace(batch=SimpleNamespace(mask=mask), hp=hp), s0, t)
 
 
+def grad_fn_of(fam, model_cfg, task, vmap: bool = False) -> Callable:
+    """The step's loss-and-gradient function: the family's batched ``vjp``
+    (:func:`featlab.train.analytic.analytic_loss_and_grad`) when it has one and ``vmap`` is not
+    forced, else vmap(grad_and_value) of its one-run ``apply``."""
+    if fam.vjp is not None and not vmap:
+        return analytic_loss_and_grad(fam, model_cfg, task)
+    return vmap_loss_and_grad(fam, model_cfg, task)
+
+
 def train_chunk(runs: list[RunSpec], device: str = "cpu",
-                on_step: Callable[[int, int], None] | None = None) -> ChunkResult:
-    """Train one chunk of structurally identical runs in lockstep (module docstring)."""
+                on_step: Callable[[int, int], None] | None = None,
+                vmap: bool = False) -> ChunkResult:
+    """Train one chunk of structurally identical runs in lockstep (module docstring); ``vmap``
+    forces the torch.func path for a family that has a batched ``vjp`` (same numbers)."""
     t_start = time.perf_counter()
     s0 = runs[0].setting
     check_strategies(s0)
     P = len(runs)
     fam, task, data, params, hp, opt, groups = _setup(runs, device)
     strategy = strategy_of([r.setting.optim for r in runs])
-    grad_fn = vmap_loss_and_grad(fam, s0.model, task)
+    grad_fn = grad_fn_of(fam, s0.model, task, vmap)
     mix_labels = task.mix_labels(task.out_dim(s0.data))
     probes = generic_probes(s0)
     names = metric_names(s0)
@@ -226,61 +242,82 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     final = {k: np.full(P, np.nan) for k in names}
     rec_run, rec_step, rec_vals = [], [], {k: [] for k in names}
     frozen = torch.zeros(P, dtype=torch.bool, device=device)
+    n_frozen = 0                                    # runs in ``frozen`` (a host count: no sync)
     n = data["X"].shape[1]
     stochastic = s0.optim.batch_size > 0 or not strategy.plain or task.corrupt is not None
     X_eval, y_eval = ("X_eval", "y_eval") if task.corrupt is not None else ("X", "y")
     thresholds = bool((hp["threshold"] > 0).any())
+    budgets = set(hp["steps"].tolist())
+    weight = ones = eval_w = None                   # (L, n), rebuilt only when L changes
     for t in range(T + 1):
         L = len(ids)
-        weight = _weights(s0, hp, L, n, t, device).to(data["X"].dtype)
+        if weight is None or weight.shape[0] != L or s0.optim.batch_size > 0:
+            weight = _weights(s0, hp, L, n, t, device).to(data["X"].dtype)
+            if ones is None or ones.shape[0] != L:
+                ones, eval_w = torch.ones_like(weight), torch.full_like(weight, 1.0 / n)
         X_t, y_t = data["X"], data["y"]
         if task.corrupt is not None:                    # the step's DDPM noise, per run
             X_t, y_t = task.corrupt(s0.model, X_t, hp["key_diff"], t)
-        batch = SimpleNamespace(X=X_t, y=y_t, mask=torch.ones_like(weight))
+        batch = SimpleNamespace(X=X_t, y=y_t, mask=ones)
         loss, f, grads = step_gradient(s0.model, strategy, params, batch, weight, hp, t,
                                        need_grad=t < T, grad_fn=grad_fn, mix_labels=mix_labels)
         due_now = t in logs
         if stochastic and (due_now or thresholds):
-            loss, f, _ = grad_fn(s0.model, params, data[X_eval], data[y_eval],
-                                 torch.full_like(weight, 1.0 / n), False)
+            loss, f, _ = grad_fn(s0.model, params, data[X_eval], data[y_eval], eval_w, False)
         ok = torch.isfinite(loss) & torch.isfinite(f.reshape(L, -1)).all(1)
-        stop = ((~ok) | (loss < hp["threshold"]) | (t >= hp["steps"])) & ~frozen
-        due = stop.clone()
-        if due_now:
-            due |= torch.isin(hp["steps"], torch.tensor(logs[t], device=device))
-        rows = torch.nonzero(due & ~frozen).squeeze(1)
-        if len(rows):
-            sub = lambda tree: tree_select(tree, rows)  # noqa: E731
-            ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
-                                  W0=sub(W0), groups=groups, data=sub(data), loss=loss[rows],
-                                  f=f[rows], hp=sub(hp), step=t)
-            vals: dict[str, torch.Tensor] = {}
-            for probe in probes:
-                vals.update(probe.compute(ctx))
-            got = ids[rows].cpu().numpy()
-            newly = stop[rows].cpu().numpy()
-            rec_run.append(got)
-            rec_step.append(np.full(len(got), t))
-            for k in names:
-                v = vals[k].detach().to(torch.float64).cpu().numpy()
-                rec_vals[k].append(v)
-                final[k][got[newly]] = v[newly]
-        stopped_at[ids[stop].cpu().numpy()] = t
-        diverged[ids[stop & ~ok].cpu().numpy()] = True
-        frozen |= stop
-        if bool(frozen.all()) or t == T:
+        stop = (~ok) | (loss < hp["threshold"])
+        if t in budgets:                                # a run stops at its budget exactly
+            stop |= t >= hp["steps"]
+        if n_frozen:
+            stop &= ~frozen
+        if not (due_now or bool(stop.any())):           # nothing to log or stop: one host sync
+            due = None
+        else:
+            due = stop.clone()
+            if due_now:
+                due |= torch.isin(hp["steps"], torch.tensor(logs[t], device=device))
+        if due is not None:
+            rows = torch.nonzero(due & ~frozen).squeeze(1)
+            if len(rows):
+                sub = lambda tree: tree_select(tree, rows)  # noqa: E731
+                ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
+                                      W0=sub(W0), groups=groups, data=sub(data), loss=loss[rows],
+                                      f=f[rows], hp=sub(hp), step=t)
+                vals: dict[str, torch.Tensor] = {}
+                for probe in probes:
+                    vals.update(probe.compute(ctx))
+                got = ids[rows].cpu().numpy()
+                newly = stop[rows].cpu().numpy()
+                rec_run.append(got)
+                rec_step.append(np.full(len(got), t))
+                for k in names:
+                    v = vals[k].detach().to(torch.float64).cpu().numpy()
+                    rec_vals[k].append(v)
+                    final[k][got[newly]] = v[newly]
+            stop_np = stop.cpu().numpy()
+            stopped_at[ids.cpu().numpy()[stop_np]] = t
+            diverged[ids.cpu().numpy()[stop_np & ~ok.cpu().numpy()]] = True
+            frozen |= stop
+            n_frozen = int(frozen.sum())
+        if n_frozen == L or t == T:
             break
-        if frozen.float().mean() >= 0.25:                                   # compaction
+        if 4 * n_frozen >= L:                                               # compaction
             keep = torch.nonzero(~frozen).squeeze(1)
             params, W0, data, hp = (tree_select(x, keep) for x in (params, W0, data, hp))
             opt_state, grads = tree_select(opt_state, keep), tree_select(grads, keep)
-            ids, frozen = ids[keep], frozen[keep]
+            ids, frozen, n_frozen = ids[keep], frozen[keep], 0
         updates, opt_state = opt.update(grads, opt_state, params, t)
+        active = (~frozen) if n_frozen else None
         for k, u in updates.items():                    # frozen runs keep their parameters
             if t >= limits.get(groups.get(k), T + 1):   # a group trained for its first k steps
                 continue
-            params[k] = torch.where((~frozen).reshape(-1, *([1] * (u.dim() - 1))), params[k] + u,
-                                    params[k])
+            W = params[k]
+            if active is not None:
+                params[k] = torch.where(active.reshape(-1, *([1] * (u.dim() - 1))), W + u, W)
+            elif u.shape == W.shape and u.dtype == W.dtype:
+                W.add_(u)                               # no run frozen: in place, same numbers
+            else:
+                params[k] = W + u
         if on_step is not None:
             on_step(t, T)
     return ChunkResult.from_log(runs, diverged, stopped_at, final, rec_run, rec_step, rec_vals,

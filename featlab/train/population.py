@@ -325,11 +325,12 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     ``span``: force (True) or forbid (False) the span representation; None chooses it when
     eligible (:mod:`featlab.train.span`). ``vmap``: take gradients through the generic
     torch.func path (:mod:`featlab.train.vmapped`) instead of the analytic one (same numbers).
-    Families other than the two-layer CNN train in :mod:`featlab.train.generic`."""
+    Families other than the two-layer CNN train in :mod:`featlab.train.generic` (there
+    ``vmap`` forces the torch.func path for a family with a batched ``vjp``)."""
     s0 = runs[0].setting
     if not _analytic(s0):
         from featlab.train import generic
-        return generic.train_chunk(runs, device, on_step)
+        return generic.train_chunk(runs, device, on_step, vmap=vmap)
     t_start = time.perf_counter()
     P = len(runs)
     phases: dict[str, float] = {}

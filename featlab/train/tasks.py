@@ -56,7 +56,10 @@ class Task:
     """``loss(f, y, soft) -> (N,)``; ``error(f, y) -> (N,)`` 0/1 (None: no 0-1 error);
     ``out_dim(data_cfg)`` outputs the model needs; ``mix(lam, y, y_pi, n_out)`` the soft labels
     of mixup (lam, y, y_pi: (P, n)); ``corrupt(model_cfg, X, keys, step) -> (X_t, target)``
-    the per-step input corruption of a denoising task (None: train on (X, y))."""
+    the per-step input corruption of a denoising task (None: train on (X, y)); ``per_sample``:
+    each sample's loss depends on that sample alone, so a population's (P, n, ...) outputs may
+    be scored as P n samples in one call (:mod:`featlab.train.analytic`; False, the safe
+    default, batches the one-run loss by vmap)."""
 
     name: str
     loss: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
@@ -65,6 +68,7 @@ class Task:
     mix: Callable[..., torch.Tensor] | None = None
     corrupt: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
     bind: Callable[[Any], "Task"] | None = None
+    per_sample: bool = False
 
     def mix_labels(self, n_out: int) -> Callable[..., torch.Tensor]:
         """``(lam, y, y_pi) -> soft labels`` for this task with ``n_out`` outputs."""
@@ -138,15 +142,16 @@ def _diffuse(model_cfg: Any, X: torch.Tensor, keys: torch.Tensor, step: int
 
 
 TASKS: dict[str, Task] = {
-    "binary": Task("binary", _logistic, lambda f, y: (y * f <= 0).to(f.dtype), lambda d: 1),
+    "binary": Task("binary", _logistic, lambda f, y: (y * f <= 0).to(f.dtype), lambda d: 1,
+                   per_sample=True),
     "multiclass": Task("multiclass", _cross_entropy,
                        lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
-                       lambda d: int(d.n_classes), _mix_onehot),
+                       lambda d: int(d.n_classes), _mix_onehot, per_sample=True),
     "multiclass_mse": Task("multiclass_mse", _onehot_squared,
                            lambda f, y: (f.argmax(-1) != y.long()).to(f.dtype),
-                           lambda d: int(d.n_classes), _mix_onehot),
-    "regression": Task("regression", _squared, None, lambda d: 1),
-    "denoise": Task("denoise", _squared_sum, None, lambda d: 1, corrupt=_diffuse),
+                           lambda d: int(d.n_classes), _mix_onehot, per_sample=True),
+    "regression": Task("regression", _squared, None, lambda d: 1, per_sample=True),
+    "denoise": Task("denoise", _squared_sum, None, lambda d: 1, corrupt=_diffuse, per_sample=True),
     "contrastive": Task("contrastive", lambda f, y, soft=False: info_nce(f, y, 1.0), None,  # unbound: tau = 1
                         lambda d: 1, bind=_bind_contrastive),
 }

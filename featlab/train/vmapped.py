@@ -9,7 +9,9 @@ with f the family's ``apply`` (written for one run) and \ell the task's per-samp
 (:mod:`featlab.train.tasks`). :func:`vmap_loss_and_grad` returns a function with the signature
 of the CNN's analytic ``loss_and_grad`` (loss (P,), outputs (P, n[, C]), grads {param: (P, ...)}),
 so the trainer, the training strategies (label noise, SAM, mixup) and every optimizer use it
-unchanged; gradients are taken only for the family's ``param_groups`` (others stay fixed).
+unchanged; gradients are taken only for the family's ``param_groups`` (others stay fixed). A
+family with a batched ``vjp`` trains through :mod:`featlab.train.analytic` instead unless this
+path is forced (``train_chunk(..., vmap=True)``).
 """
 
 from __future__ import annotations
