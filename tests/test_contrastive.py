@@ -276,8 +276,8 @@ def test_negative_mask_all_and_a_fixed_subset_of_m():
             if M > 1:                                              # nested: M-1 is inside M
                 assert not (negative_mask(y, kind, M - 1).numpy() & ~sub).any()
         assert len({tuple(r) for r in negative_mask(y, kind, 2).numpy().astype(int)}) > 2  # rows differ
-    # M = the full count of the other label (5 for the +1 anchors) is every eligible sample there
-    np.testing.assert_array_equal(negative_mask(y, "other_label", 5).numpy()[:5], other[:5])
+    # M = the full count of the other label (6 for the +1 anchors) is every eligible sample there
+    np.testing.assert_array_equal(negative_mask(y, "other_label", 6).numpy()[:5], other[:5])
 
 
 @pytest.mark.parametrize("negatives,M", [("all", 0), ("all", 4), ("other_label", 2)])

@@ -34,6 +34,9 @@ too (``data.negatives``, ``data.n_negatives``):
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 import torch
 
 __all__ = ["info_nce", "similarity", "negative_mask", "NEGATIVES"]
@@ -47,10 +50,15 @@ def similarity(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return u @ v.detach().T / u.shape[-1]
 
 
+@functools.lru_cache(maxsize=8)
+def _scores_cpu(n: int) -> torch.Tensor:
+    # numpy, not torch.rand: a constant, so that it can be built inside vmap
+    return torch.from_numpy(np.random.default_rng(0).random((n, n)))
+
+
 def _scores(n: int, device: torch.device) -> torch.Tensor:
     """(n, n) float64 pseudo-random scores r_ij in [0, 1): a constant of n (seed 0)."""
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(n, n, generator=g, dtype=torch.float64).to(device)
+    return _scores_cpu(n).to(device)
 
 
 def negative_mask(y: torch.Tensor, negatives: str = "other_label", n_negatives: int = 0
