@@ -323,7 +323,8 @@ EXPERIMENT = Experiment(
           "the second modality's signal suppresses noise memorization.",
     presets={"quick": quick, "paper": paper, "sensitivity": sensitivity},
     analyze=analyze,
-    runtime="quick: 8 runs at d = 2000, under a minute on one core; paper: 180 runs (not run here)",
+    runtime="quick: 8 runs at d = 2000, under a minute on one core; sensitivity: 64 runs at the "
+            "quick scale; paper: 180 runs (not run here)",
     controls=(
         Control("no-second-signal", "mu~ = 0: the modalities share only the label; the multimodal "
                 "accuracy and gap rows must fail", lambda s: s.with_overrides({"data.mu2_norm": 0.0})),
