@@ -135,7 +135,7 @@ def sensitivity() -> Sweep:
 
 def _frame(ctx: Context) -> pd.DataFrame:
     """One row per run: mode, the cell's fields, final metrics and the step-0 OOD accuracy."""
-    t = ctx.store.table(ctx.sweep_id, ["data.views", *CELL_KEYS])
+    t = ctx.store.table(ctx.sweep_id, ["data.views", "data.n", *CELL_KEYS])
     m = ctx.store.metrics(ctx.sweep_id, ["ood_accuracy"])
     start = m[m["step"] == 0].set_index("run_id")["value"].rename("ood_accuracy_0")
     t = t.join(start, on="run_id")
@@ -212,7 +212,8 @@ def _rows(t: pd.DataFrame, m: pd.DataFrame | None = None) -> list[dict]:
     main = _main(t)
     cell = _cell(t, main)
     multi, single = cell[cell["data.views"] == "multimodal"], cell[cell["data.views"] == "augment"]
-    tag = _tag(main)
+    n = int(t["data.n"].iloc[0]) if "data.n" in t and len(t) else 100
+    tag = _tag(main, n)
     rows = []
     prem = _stats(multi["ood_accuracy_0"])[0]
     rows.append(check_row(f"premise: multimodal OOD accuracy at step 0 ({tag})",
@@ -258,7 +259,7 @@ def _rows(t: pd.DataFrame, m: pd.DataFrame | None = None) -> list[dict]:
         mm, ms, sm, ss, ok_m, ok_gap = _accuracy_rows(_cell(t, other))
         verdicts = (f"multimodal and gap rows would {'pass' if ok_m and ok_gap else 'fail'}; "
                     f"single-modal {'in' if _in_band(sm) else 'outside'} the paper's band")
-        rows.append(report_row(f"sensitivity: {_tag(other)}: OOD accuracy multi / single "
+        rows.append(report_row(f"sensitivity: {_tag(other, n)}: OOD accuracy multi / single "
                                f"(mean +- s.e.)", verdicts,
                                f"{mm:.3f} +- {ms:.3f} / {sm:.3f} +- {ss:.3f}"))
     return rows
