@@ -392,3 +392,23 @@ def test_sensitivity_rows_report_every_cell_and_its_verdict():
     assert len(sens) == 2, text
     assert "M = 5 other-label" in text and "M = 99 any-label" in text
     assert "would fail" in text and "would pass" in text
+
+
+@pytest.mark.slow
+def test_other_label_negatives_make_the_single_modal_encoder_learn_the_signal():
+    """The known discrepancy's cause (CHECKS.md): with other-label negatives the label separates
+    every positive pair from every negative, so single-modal learning picks up the signal; with
+    every other sample as a negative it memorizes noise instead (n SNR^2 = 1.25 as the paper)."""
+    base = fl.Setting(data=ContrastivePairsData(n=40, d=400, n_test=20, views="augment",
+                                                mu_norm=3.54, mu2_norm=10.6, tau=0.5),
+                      model=ContrastiveEncoders(width=20, sigma_0=0.01, shared=True),
+                      optim=fl.OptimConfig(name="gd", lr=0.02),
+                      train=fl.TrainConfig(steps=80, log_points=2, log_schedule="linear"))
+    final = {}
+    for neg in ("other_label", "all"):
+        s = fl.override(base, {"data.negatives": neg})
+        res = train_chunk([RunSpec(s, k) for k in (0, 1)])
+        final[neg] = {k: float(np.mean(res.final[k])) for k in ("signal_1", "noise_1")}
+    assert final["other_label"]["signal_1"] > 2.0 * final["all"]["signal_1"], final
+    ratio = lambda f: f["noise_1"] / f["signal_1"]  # noqa: E731
+    assert ratio(final["all"]) > 2.0 * ratio(final["other_label"]), final
