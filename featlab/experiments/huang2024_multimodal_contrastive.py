@@ -39,9 +39,11 @@ training does not close it (the loss saturates by step ~200; single-modal 0.752 
 With every other sample as negatives (SimCLR's) half the negatives share the signal, its weight
 cancels, and single-modal learning stays near chance (0.55), as the paper says, but the
 multimodal accuracy then falls to 0.64-0.85 across \tau, M and \sigma_0: no cell found gives
-both halves. The premise that differs: the theory's single-modal encoder keeps its signal at
-the initial scale, which holds here only when the label is not a contrastive feature
-(all-sample negatives), and the paper states different-label negatives (PAPERS.md).
+both halves (the sensitivity preset: single-modal 0.76-0.84 in every other-label cell, 0.58 with
+all-sample negatives where multimodal is 0.75; the checked verdict holds in 4 of its 8
+cells). The premise that differs: the theory's single-modal encoder keeps its signal at the
+initial scale, which holds here only when the label is not a contrastive feature (all-sample
+negatives), while PAPERS.md records the paper's negatives as different-label ones.
 
 Presets:
 - ``paper``: d = 2000, n = 100, n_test = 200, m = 50, lr 0.01, 200 epochs (= 200 full-batch GD
@@ -335,9 +337,11 @@ EXPERIMENT = Experiment(
                 "pairs do not share the label; the multimodal accuracy row must fail",
                 lambda s: s.with_overrides({"data.shuffle_pairs": True})),
     ),
-    criteria=f"At (tau, sigma_0) = ({TAU}, {SIGMA_0}), means over seeds: PASS iff the multimodal OOD "
+    criteria=f"At (tau, sigma_0) = ({TAU}, {SIGMA_0}) with every other-label sample as a negative, "
+             f"means over seeds: PASS iff the multimodal OOD "
              f"accuracy at step 0 is <= {PREMISE_MAX}; the final multimodal OOD accuracy is >= "
              f"{MULTI_MIN}; the multimodal - single-modal gap is >= {GAP_MIN} and >= {GAP_Z:g} "
              f"standard errors; and the single-modal noise_1 / signal_1 is >= {RATIO_MIN} x the "
-             f"multimodal one. The single-modal accuracy against the paper's ~0.5 is reported.",
+             f"multimodal one. The single-modal accuracy against the paper's ~0.5 is reported (a known "
+             f"discrepancy, CHECKS.md).",
 )
