@@ -220,7 +220,8 @@ def _frame(multi, single, ratio_single=6.0, prem=0.6):
     for views, accs, ratio in (("multimodal", multi, 3.0), ("augment", single, ratio_single)):
         for k, a in enumerate(accs):
             rows.append({"run_id": f"{views}{k}", "data.views": views, "data.tau": 0.5,
-                         "model.sigma_0": 0.01, "ood_accuracy": a, "ood_accuracy_0": prem,
+                         "model.sigma_0": 0.01, "data.negatives": "other_label",
+                         "data.n_negatives": 0, "ood_accuracy": a, "ood_accuracy_0": prem,
                          "signal_1": 1.0, "noise_1": ratio, "signal_2": 5.0, "noise_2": 4.0,
                          "probe_train_accuracy": 1.0, "train_loss": 0.1})
     return pd.DataFrame(rows)
@@ -241,3 +242,173 @@ def test_check_rows_pass_on_the_claim_and_fail_without_it():
     solved_at_init = verdict(_rows(_frame([0.93, 0.92, 0.94, 0.92], [0.5, 0.6, 0.55, 0.52],
                                           prem=0.9)))
     assert not solved_at_init["passed"]                                # the premise fails
+
+
+# --- the negatives' options (issue 16 item 2: the verdict's sensitivity to the number of negatives)
+
+def _direct_info_nce_masked(f: np.ndarray, neg: np.ndarray, tau: float) -> np.ndarray:
+    """Per-sample loop over an explicit negatives matrix neg[i, j] (both directions)."""
+    n, _, m = f.shape
+    out = np.zeros(n)
+    for i in range(n):
+        for a, b in ((0, 1), (1, 0)):
+            sim = lambda j: float(f[i, a] @ f[j, b]) / m / tau  # noqa: E731
+            pos = math.exp(sim(i))
+            out[i] += -math.log(pos / (pos + sum(math.exp(sim(j)) for j in range(n) if neg[i, j])))
+    return out
+
+
+def test_negative_mask_all_and_a_fixed_subset_of_m():
+    from featlab.train.contrastive import negative_mask
+
+    y = torch.tensor([1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1], dtype=torch.float64)
+    n = len(y)
+    other = (y[:, None] != y[None, :]).numpy()
+    np.testing.assert_array_equal(negative_mask(y).numpy(), other)
+    every = negative_mask(y, "all").numpy()
+    np.testing.assert_array_equal(every, ~np.eye(n, dtype=bool))
+    for kind, eligible in (("other_label", other), ("all", every)):
+        for M in (1, 3, 5):
+            sub = negative_mask(y, kind, M).numpy()
+            assert (sub.sum(1) == M).all(), (kind, M)              # M negatives per anchor
+            assert not (sub & ~eligible).any() and not np.diag(sub).any()
+            np.testing.assert_array_equal(sub, negative_mask(y, kind, M).numpy())  # fixed
+            if M > 1:                                              # nested: M-1 is inside M
+                assert not (negative_mask(y, kind, M - 1).numpy() & ~sub).any()
+        assert len({tuple(r) for r in negative_mask(y, kind, 2).numpy().astype(int)}) > 2  # rows differ
+    # M = the full count of the other label (6 for the +1 anchors) is every eligible sample there
+    np.testing.assert_array_equal(negative_mask(y, "other_label", 6).numpy()[:5], other[:5])
+
+
+@pytest.mark.parametrize("negatives,M", [("all", 0), ("all", 4), ("other_label", 2)])
+def test_info_nce_with_other_negatives_equals_the_direct_loop(negatives, M):
+    from featlab.train.contrastive import negative_mask
+
+    g = torch.Generator().manual_seed(2)
+    f = torch.rand(10, 2, 4, generator=g, dtype=torch.float64) * 3
+    y = torch.tensor([1, 1, -1, 1, -1, -1, 1, -1, -1, 1], dtype=torch.float64)
+    neg = negative_mask(y, negatives, M).numpy()
+    got = info_nce(f, y, 0.4, negatives, M).numpy()
+    np.testing.assert_allclose(got, _direct_info_nce_masked(f.numpy(), neg, 0.4), rtol=1e-12)
+    cfg = ContrastivePairsData(n=10, tau=0.4, negatives=negatives, n_negatives=M)
+    np.testing.assert_allclose(task_of(cfg).loss(f, y).numpy(), got, rtol=1e-12)   # bound
+    if negatives == "all":     # a same-label partner is now a negative: the loss sees it
+        f2 = f.clone()
+        j = next(j for j in range(1, 10) if neg[0, j] and y[j] == y[0])
+        f2[j, 1] += 5.0
+        assert float(info_nce(f2, y, 0.4, negatives, M)[0]) > float(got[0]) + 1e-3
+    assert not np.allclose(got, info_nce(f, y, 0.4).numpy())    # differs from the default
+
+
+def test_vmapped_gradient_with_all_negatives_equals_autograd_of_the_direct_loss():
+    s = _setting("augment", **{"data.negatives": "all", "data.n_negatives": 5})
+    fam = family_of(s.model)
+    seeds = [1, 2]
+    data = [contrastive_pairs.sample_run(s.data, k, s.data.n, "train", torch.float64) for k in seeds]
+    X, y = torch.stack([d["X"] for d in data]), torch.stack([d["y"] for d in data])
+    params = fam.init(s.model, seeds, s.data.input_shape, torch.float64)
+    params = {k: v + 0.05 * torch.randn_like(v) for k, v in params.items()}
+    w = torch.full((2, s.data.n), 1.0 / s.data.n, dtype=torch.float64)
+    _, _, grads = vmap_loss_and_grad(fam, s.model, task_of(s.data))(s.model, params, X, y, w)
+    from featlab.train.contrastive import negative_mask
+
+    for p in range(2):
+        W = params["W"][p].clone().requires_grad_()
+        neg = negative_mask(y[p], "all", 5)
+        h = [torch.clamp(X[p, :, v] @ W.T, min=0).sum(1) for v in range(2)]   # (n, m) per view
+        total = 0.0
+        for i in range(s.data.n):
+            for a, b in ((0, 1), (1, 0)):
+                sim = lambda j: (h[a][i] * h[b][j].detach()).sum() / W.shape[0] / s.data.tau  # noqa
+                den = torch.exp(sim(i)) + sum(torch.exp(sim(j)) for j in range(s.data.n) if neg[i, j])
+                total = total - (sim(i) - torch.log(den))
+        ref = torch.autograd.grad(total / s.data.n, [W])[0]
+        torch.testing.assert_close(grads["W"][p], ref, rtol=1e-10, atol=1e-12)
+
+
+def test_new_negatives_fields_keep_old_sweep_ids():
+    from featlab.config import to_dict
+
+    d = to_dict(ContrastivePairsData())
+    assert "negatives" not in d and "n_negatives" not in d          # defaults are omitted
+    d = to_dict(ContrastivePairsData(negatives="all", n_negatives=3))
+    assert d["negatives"] == "all" and d["n_negatives"] == 3
+
+
+@pytest.mark.parametrize("kw,word", [
+    ({"n_negatives": 51}, "data.n_negatives"), ({"n_negatives": -1}, "data.n_negatives"),
+    ({"negatives": "all", "n_negatives": 100}, "data.n_negatives"),
+    ({"negatives": "same_label"}, "data.negatives"),
+])
+def test_bad_negatives_raise_one_clear_error(kw, word):
+    with pytest.raises(ConfigError, match=word):
+        ContrastivePairsData(n=100, **kw)
+    ContrastivePairsData(n=100, n_negatives=50)                      # the limits are allowed
+    ContrastivePairsData(n=100, negatives="all", n_negatives=99)
+
+
+@pytest.mark.parametrize("key,value", [("data.n_negatives", "51"), ("data.negatives", "mine")])
+def test_bad_negatives_on_the_cli_are_one_line_and_exit_2(key, value, tmp_path):
+    res = CliRunner().invoke(app, ["run", "huang2024-multimodal-contrastive", "--set",
+                                   f"{key}={value}", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert key in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "o" / "featlab.duckdb").exists()
+
+
+def test_sensitivity_preset_moves_one_choice_at_a_time():
+    from featlab.experiments.huang2024_multimodal_contrastive import (CELL_KEYS, SENSITIVITY, TAU,
+                                                                       SIGMA_0, sensitivity)
+
+    chosen = SENSITIVITY[0]
+    assert chosen == (TAU, SIGMA_0, "other_label", 0)
+    for cell in SENSITIVITY[1:]:
+        assert sum(a != b for a, b in zip(cell, chosen)) == 1 or cell[2] == "all", cell
+    taus = {c[0] for c in SENSITIVITY}
+    sigmas = {c[1] for c in SENSITIVITY}
+    ms = {(c[2], c[3]) for c in SENSITIVITY}
+    assert len(taus) >= 3 and len(sigmas) >= 3 and len(ms) >= 3
+    runs = sensitivity().runs()
+    assert len(runs) == len(SENSITIVITY) * 2 * 4
+    got = {tuple(fl.flatten(r.setting)[k] for k in CELL_KEYS) for r in runs}
+    assert got == set(SENSITIVITY)
+
+
+def test_sensitivity_rows_report_every_cell_and_its_verdict():
+    import pandas as pd
+
+    from featlab.experiments.base import verdict
+    from featlab.experiments.huang2024_multimodal_contrastive import _rows
+
+    main = _frame([0.93, 0.92, 0.94, 0.92], [0.5, 0.6, 0.55, 0.52])
+    weak = main.assign(**{"data.n_negatives": 5, "run_id": main["run_id"] + "m5"})
+    weak.loc[weak["data.views"] == "multimodal", "ood_accuracy"] = [0.7, 0.72, 0.69, 0.71]
+    every = main.assign(**{"data.negatives": "all", "run_id": main["run_id"] + "all"})
+    res = verdict(_rows(pd.concat([main, weak, every], ignore_index=True)))
+    assert res["passed"], res["rows"]                 # the checked cell decides the verdict
+    sens = [r for r in res["rows"] if r["quantity"].startswith("sensitivity")]
+    text = " | ".join(f"{r['quantity']} {r['claim']} {r['measured']}" for r in sens)
+    assert len(sens) == 2, text
+    assert "M = 5 other-label" in text and "M = 99 any-label" in text
+    assert "would fail" in text and "would pass" in text
+
+
+@pytest.mark.slow
+def test_other_label_negatives_make_the_single_modal_encoder_learn_the_signal():
+    """The known discrepancy's cause (CHECKS.md): with other-label negatives the label separates
+    every positive pair from every negative, so single-modal learning picks up the signal; with
+    every other sample as a negative it memorizes noise instead (n SNR^2 = 1.25 as the paper)."""
+    base = fl.Setting(data=ContrastivePairsData(n=40, d=400, n_test=20, views="augment",
+                                                mu_norm=3.54, mu2_norm=10.6, tau=0.5),
+                      model=ContrastiveEncoders(width=20, sigma_0=0.01, shared=True),
+                      optim=fl.OptimConfig(name="gd", lr=0.02),
+                      train=fl.TrainConfig(steps=80, log_points=2, log_schedule="linear"))
+    final = {}
+    for neg in ("other_label", "all"):
+        s = fl.override(base, {"data.negatives": neg})
+        res = train_chunk([RunSpec(s, k) for k in (0, 1)])
+        final[neg] = {k: float(np.mean(res.final[k])) for k in ("signal_1", "noise_1")}
+    assert final["other_label"]["signal_1"] > 2.0 * final["all"]["signal_1"], final
+    ratio = lambda f: f["noise_1"] / f["signal_1"]  # noqa: E731
+    assert ratio(final["all"]) > 2.0 * ratio(final["other_label"]), final

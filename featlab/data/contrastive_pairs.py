@@ -33,7 +33,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from featlab.config import _check, _check_choice, _finite, register_data
+from featlab.config import _check, _check_choice, _finite, added, register_data
 from featlab.rng import generator
 
 __all__ = ["ContrastivePairsData", "sample_run", "signals", "SIGNAL", "NOISE"]
@@ -47,7 +47,8 @@ SIGNAL, NOISE = 0, 1
 class ContrastivePairsData:
     """Pairs of two-patch views sharing a label, multimodal or augmented
     (:mod:`featlab.data.contrastive_pairs`); ``tau`` is the InfoNCE temperature of its
-    ``contrastive`` task (:mod:`featlab.train.contrastive`)."""
+    ``contrastive`` task, ``negatives`` and ``n_negatives`` choose its negatives (every other-label
+    sample by default; :mod:`featlab.train.contrastive`)."""
 
     n: int = 100
     d: int = 2000
@@ -60,6 +61,8 @@ class ContrastivePairsData:
     sigma_eps: float = 0.1
     tau: float = 0.5
     shuffle_pairs: bool = False
+    negatives: Literal["other_label", "all"] = added("other_label")
+    n_negatives: int = added(0)
     kind: Literal["contrastive_pairs"] = "contrastive_pairs"
 
     #: mu_norm and mu2_norm are structural: the signal probes read them from the chunk's setting
@@ -80,6 +83,12 @@ class ContrastivePairsData:
                "use a finite noise scale sigma_p > 0")
         _check(_finite(self.tau) and self.tau > 0, "data.tau", self.tau,
                "use a finite InfoNCE temperature tau > 0 (e.g. 0.5)")
+        _check_choice("data.negatives", self.negatives, ("other_label", "all"))
+        most = self.n // 2 if self.negatives == "other_label" else self.n - 1
+        _check(isinstance(self.n_negatives, int) and not isinstance(self.n_negatives, bool)
+               and 0 <= self.n_negatives <= most, "data.n_negatives", self.n_negatives,
+               f"use 0 (every eligible sample) or a count 1..{most} of negatives per anchor "
+               f"(n = {self.n}, negatives = {self.negatives})")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

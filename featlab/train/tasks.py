@@ -25,8 +25,9 @@ A task is chosen by the model family when it declares one (``Family.task``: the 
   returns (x_t, \epsilon), which the trainer differentiates in place of (x_0, y). A model
   family chooses it through ``Family.task`` (the data model's labels are not used).
 - ``contrastive``: labels y in {-1, +1} shared by the two views of a pair, outputs f (N, 2, m)
-  (each view's features); the symmetric InfoNCE loss with a stop-gradient similarity and
-  different-label negatives at the data config's temperature ``tau``
+  (each view's features); the symmetric InfoNCE loss with a stop-gradient similarity at the
+  data config's temperature ``tau`` and negatives (``negatives``, ``n_negatives``: by default
+  every different-label sample)
   (:mod:`featlab.train.contrastive`); a sample's loss depends on the other samples (its
   negatives); no 0-1 error (the linear probe scores the features).
 
@@ -103,9 +104,12 @@ def _squared(f: torch.Tensor, y: torch.Tensor, soft: bool = False) -> torch.Tens
 
 
 def _bind_contrastive(data_cfg: Any) -> "Task":
-    """The contrastive task at the data config's temperature tau."""
+    """The contrastive task at the data config's temperature tau and negatives."""
     tau = float(data_cfg.tau)
-    return Task("contrastive", lambda f, y, soft=False: info_nce(f, y, tau), None, lambda d: 1)
+    neg = str(getattr(data_cfg, "negatives", "other_label"))
+    m_neg = int(getattr(data_cfg, "n_negatives", 0))
+    return Task("contrastive", lambda f, y, soft=False: info_nce(f, y, tau, neg, m_neg), None,
+                lambda d: 1)
 
 
 def _mix_linear(lam: torch.Tensor, y: torch.Tensor, yp: torch.Tensor, n_out: int) -> torch.Tensor:
