@@ -98,7 +98,7 @@ def test_predicted_lr_exponents_under_adam_and_sgd():
 
 
 def _planted(best: dict[float, dict[int, float]], learned: float = 0.1) -> pd.DataFrame:
-    """Loss curves 1 + (k - k*)^2 (times ``learned``) with step-0 loss 1, rule on for alpha > 0."""
+    """Loss curves learned x (1 + (k - k*)^2) with step-0 loss 1; the rule on for alpha > 0."""
     rows = []
     for alpha, per_depth in best.items():
         for L, k_best in per_depth.items():
@@ -111,39 +111,50 @@ def _planted(best: dict[float, dict[int, float]], learned: float = 0.1) -> pd.Da
     return pd.DataFrame(rows)
 
 
-GOOD = {1.0: {2: -5.0, 16: -5.0}, 0.5: {2: -5.0, 16: -6.0}, 0.0: {2: -4.0, 16: -7.0}}
+GOOD = {1.0: {2: -5.0, 16: -6.0}, 0.5: {2: -5.0, 16: -8.0}, 0.0: {2: -4.0, 16: -7.0}}
 
 
-def _checked(t: pd.DataFrame, treatment=None, n=None) -> list[dict]:
-    return [r for r in dta._rows(t, optima(t), treatment, n) if r["status"] != "reported"]
+def _checked(t: pd.DataFrame, treatment: float = 1.0, n: int | None = None) -> list[bool]:
+    return [r["passed"] for r in dta._rows(t, dta.optima(t), treatment, n) if r["status"] != "reported"]
 
 
 def test_rows_on_planted_optima_pass_and_each_reading_of_a_control_fails():
     t = _planted(GOOD)
-    good = _checked(t, None, len(t))
-    assert [r["passed"] for r in good] == [True] * 6
-    as_unscaled = {r["quantity"]: r["passed"] for r in _checked(t, 0.0, len(t))}
-    assert sum(not v for v in as_unscaled.values()) == 2                    # both treatment rows
-    drifting = _planted({**GOOD, 0.5: {2: -5.0, 16: -7.0}})                # rule-off's signature
-    assert [r["passed"] for r in _checked(drifting)] == [True, True, True, True, False, True]
-    frozen = _planted(GOOD, learned=1.0)
-    assert _checked(frozen)[1]["passed"] is False                           # loss did not fall
-    assert _checked(t, None, len(t) + 1)[1]["passed"] is False             # a run is missing
+    assert _checked(t, 1.0, len(t)) == [True] * 5          # range, 2 premises, CompleteP, unscaled
+    assert _checked(t, 0.0, len(t)) == [True, True, True, False, True]      # unscaled-as-treatment
+    sgd = _planted({**GOOD, 1.0: {2: -5.0, 16: -8.0}})                     # sgd-rule's signature
+    assert _checked(sgd) == [True, True, True, False, True]
+    assert _checked(_planted(GOOD, learned=1.0))[1] is False               # frozen: loss did not fall
+    assert _checked(t, 1.0, len(t) + 1)[1] is False                        # a run is missing
     edge = _planted({**GOOD, 1.0: {2: -5.0, 16: 0.0}})
-    assert _checked(edge)[2]["passed"] is False
+    assert _checked(edge)[2] is False                                      # CompleteP at the edge
+    low = _planted({**GOOD, 0.0: {2: -4.0, 16: -10.0}})                    # unscaled at the edge:
+    assert _checked(low) == [True] * 5                                      # reported, not censoring
+    rows = {r["quantity"]: r for r in dta._rows(t, dta.optima(t))}
+    mu = [r for q, r in rows.items() if q.startswith("depth-muP, 1-layer")]
+    assert len(mu) == 1 and mu[0]["status"] == "reported" and "drift 3" in mu[0]["measured"]
+    assert "theory: slope +0" in mu[0]["claim"]                            # rule on: flat
 
 
 def test_controls_change_what_they_say():
     quick = dta.quick()
     ctl = {c.name: c for c in dta.EXPERIMENT.controls}
-    off = ctl["rule-off"].sweep(quick)
-    before = {(r.setting.model.branch_alpha, r.setting.model.depth_lr) for r in quick.runs()}
-    after = {(r.setting.model.branch_alpha, r.setting.model.depth_lr) for r in off.runs()}
-    assert before == set(dta.QUICK_ARMS)
-    assert after == {(1.0, True), (0.5, False), (0.0, False)}
-    assert len(off.runs()) == len(quick.runs())
+    assert {(r.setting.model.branch_alpha, r.setting.model.depth_lr) for r in quick.runs()} == set(dta.QUICK_ARMS)
+    sgd = ctl["sgd-rule"].sweep(quick)
+    assert len(sgd.runs()) == len(quick.runs())
+    for r in sgd.runs():                                   # every run's branch lr x L / L_0 ...
+        m = r.setting.model
+        hidden = resnet.lr_multipliers(m, "adam")["hidden"] * fl.config.group_lr_multipliers(
+            r.setting.optim.group_lr)["hidden"]
+        assert hidden == pytest.approx(m.depth / m.base_depth)
+        if m.branch_alpha == 1.0:                          # ... = CompleteP under the SGD rule
+            assert hidden == pytest.approx(resnet.lr_multipliers(m, "gd")["hidden"])
     frozen = ctl["frozen"].sweep(quick)
     assert {r.setting.optim.group_lr for r in frozen.runs()} == {"input=0,hidden=0,output=0"}
-    paper_off = ctl["rule-off"].sweep(dta.paper())
-    assert {(r.setting.model.block_layers, r.setting.model.depth_lr) for r in paper_off.runs()
-            if r.setting.model.branch_alpha == 0.5} == {(1, False), (2, False)}
+    assert {r.setting.model.depth for r in frozen.runs()} == {2, 32}
+    paper = dta.paper()
+    assert {r.setting.model.depth for r in paper.runs()} == {2, 4, 8, 16, 32, 64}
+    assert {(r.setting.model.block_layers, r.setting.model.branch_alpha, r.setting.model.depth_lr)
+            for r in paper.runs()} == {(1, 1.0, True), (1, 0.5, True), (1, 0.5, False), (1, 0.0, False),
+                                       (2, 1.0, True), (2, 0.5, True), (2, 0.0, False)}
+    assert len(ctl["sgd-rule"].sweep(paper).runs()) == len(paper.runs())
