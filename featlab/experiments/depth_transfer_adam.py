@@ -52,7 +52,8 @@ Negative controls (``featlab falsify depth-transfer-adam``; each must FAIL):
 ``sgd-rule`` (every run's branch lr x L / L_0: CompleteP trained with the SGD rule's factor
 L^{2 alpha - 1} = L instead of Adam's 1, which makes its feature update scale like the
 unscaled net's: the CompleteP drift row); ``frozen`` (every group's lr multiplier 0 via
-``optim.group_lr``, depths 2 and 32: nothing trains, the loss-decrease premise row).
+``optim.group_lr``, depths 2 and 32: nothing trains, the loss-decrease premise row; the
+inner group of the paper's two-layer blocks keeps its lr, the checked rows are one-layer).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def analyze(ctx: Context) -> Analysis:
     t = _frame(ctx)
     opt = optima(t)
     rows = _rows(t, opt, treatment, len(ctx.sweep.runs()))
-    fig = dt._figure(t, ctx.out_dir / "depth_transfer_adam.png", ARMS)
+    fig = dt._figure(t, ctx.out_dir / "depth_transfer_adam.png", ARMS, {True: "rule", False: "no rule"})
     return Analysis.from_rows(rows, figures=[("Adam: final training loss vs log2 lr per depth (seed means)", fig)],
                               tables=[("Optimal log2 lr per block type, alpha, rule and depth", opt)])
 
