@@ -14,7 +14,6 @@ import featlab as fl
 from featlab.data import REGISTRY as DATA
 from featlab.data.teacher_student import TeacherStudentData
 from featlab.experiments import depth_transfer_adam as dta
-from featlab.experiments.depth_transfer import optima
 from featlab.models import resnet
 from featlab.models.resnet import ResNet
 from featlab.train.engine import RunSpec

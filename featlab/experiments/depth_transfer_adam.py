@@ -104,7 +104,8 @@ def quick() -> Sweep:
 
 
 def paper() -> Sweep:
-    arms = [(1, a, on) for a, on in PAPER_ARMS] + [(2, a, on) for a, on in PAPER_ARMS if (a, on) != (0.5, False)]
+    arms = [(1, a, on) for a, on in PAPER_ARMS]
+    arms += [(2, a, on) for a, on in PAPER_ARMS if (a, on) != (0.5, False)]
     return Sweep(_setting(15), {"model.block_layers," + _ARM_AXIS: arms,
                                 "model.depth": [2, 4, 8, 16, 32, 64], "optim.lr": dt._lrs(-12.0, -2.0, 1.0)},
                  seeds=8)
@@ -164,8 +165,8 @@ def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: float = TREATMENT,
     ratio = (both["best_loss"] / both["loss0"]).to_numpy(float)
     worst = float(np.max(ratio)) if len(ratio) else float("nan")
     missing = (n_expected - len(t)) if n_expected is not None else 0
-    rows.append(check_row(f"premise: every run finished and the loss at each optimum fell to <= {LEARNED:g} x "
-                          "its step-0 value (CompleteP and unscaled, one-layer blocks)",
+    rows.append(check_row("premise: every run finished and the loss at each optimum fell to "
+                          f"<= {LEARNED:g} x its step-0 value (CompleteP and unscaled, one-layer blocks)",
                           f"0 runs missing, max loss ratio <= {LEARNED:g}",
                           f"{missing} missing, max ratio {worst:.3g}",
                           missing == 0 and bool(np.isfinite(worst)) and worst <= LEARNED))
@@ -181,8 +182,9 @@ def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: float = TREATMENT,
     d_un = dt._drift(ctrl)
     rows.append(check_row("unscaled (alpha = 0, no rule): drift of the optimal log2 lr over depths (log2 "
                           "units = grid steps)", f"> {MAX_DRIFT:g}", d_un, bool(d_un > MAX_DRIFT)))
+    at_edge = ", ".join(f"L = {d}" for d in ctrl.loc[ctrl["edge"], "model.depth"])
     rows.append(report_row("unscaled: optima at an edge of the lr grid (only understates its drift)",
-                           "reported", ", ".join(f"L = {d}" for d in ctrl.loc[ctrl["edge"], "model.depth"]) or 0))
+                           "reported", at_edge or 0))
     log2_span = float(np.log2(span)) if span > 0 else float("nan")
     arms = opt[["model.block_layers", "model.branch_alpha", "model.depth_lr"]].drop_duplicates()
     for blocks, alpha, on in sorted(tuple(a) for a in arms.itertuples(index=False)):
@@ -206,7 +208,8 @@ def analyze(ctx: Context) -> Analysis:
     opt = optima(t)
     rows = _rows(t, opt, treatment, len(ctx.sweep.runs()))
     fig = dt._figure(t, ctx.out_dir / "depth_transfer_adam.png", ARMS, {True: "rule", False: "no rule"})
-    return Analysis.from_rows(rows, figures=[("Adam: final training loss vs log2 lr per depth (seed means)", fig)],
+    title = "Adam: final training loss vs log2 lr per depth (seed means)"
+    return Analysis.from_rows(rows, figures=[(title, fig)],
                               tables=[("Optimal log2 lr per block type, alpha, rule and depth", opt)])
 
 
