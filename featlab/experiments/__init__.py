@@ -54,6 +54,8 @@ _MODULES = {
     # contrastive learning and diffusion
     "huang2024-multimodal-contrastive": "featlab.experiments.huang2024_multimodal_contrastive",
     "han2025-diffusion-features": "featlab.experiments.han2025_diffusion_features",
+    # depth transfer under Adam (issue 15 item 4)
+    "depth-transfer-adam": "featlab.experiments.depth_transfer_adam",
 }
 
 

@@ -120,16 +120,18 @@ def _drift(g: pd.DataFrame) -> float:
     return float(g["best_log2_lr"].max() - g["best_log2_lr"].min()) if len(g) else float("nan")
 
 
-def _inner_movement(t: pd.DataFrame, opt: pd.DataFrame, kappa: float = 0.0) -> tuple[str, float]:
-    """Two-layer blocks, depth-muP (inner correction kappa): relative movement of the first block's
-    inner features at each depth's optimal lr, and its log-log slope in depth."""
+def _inner_movement(t: pd.DataFrame, opt: pd.DataFrame, kappa: float = 0.0,
+                    alpha: float = 0.5) -> tuple[str, float]:
+    """Two-layer blocks, branch exponent ``alpha`` (default depth-muP), inner correction kappa:
+    relative movement of the first block's inner features at each depth's optimal lr, and its
+    log-log slope in depth (depth-transfer-adam calls it for its other alphas)."""
     col, base = "feature_movement_inner1", "act_scale_inner1"
-    g = _arm(opt, 2, 0.5, kappa)
+    g = _arm(opt, 2, alpha, kappa)
     if col not in t or base not in t or g.empty:
-        return "no two-layer depth-muP runs", float("nan")
+        return f"no two-layer alpha = {alpha:g} runs", float("nan")
     pts = []
     for _, r in g.iterrows():
-        s = t[(t["model.block_layers"] == 2) & np.isclose(t["model.branch_alpha"], 0.5)
+        s = t[(t["model.block_layers"] == 2) & np.isclose(t["model.branch_alpha"], alpha)
               & np.isclose(t["model.inner_lr_exponent"], kappa) & (t["model.depth"] == r["model.depth"]) & (t["log2_lr"] == r["best_log2_lr"])]
         rel = (s[col].astype(float) / s[base].astype(float)).mean()
         pts.append((int(r["model.depth"]), float(rel)))
@@ -178,19 +180,26 @@ def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: float) -> list[dict]:
     return rows
 
 
-def _figure(t: pd.DataFrame, path):
+def _figure(t: pd.DataFrame, path, names: dict[float, str] | None = None,
+            rule: dict[bool, str] | None = None):
+    """One panel per (block_layers, alpha, kappa): seed-mean final loss vs log2 lr, one curve per
+    depth; ``names`` {alpha: arm name} for the titles (default :data:`ARMS`); ``rule`` {flag:
+    label}: one panel per ``model.depth_lr`` value as well (depth-transfer-adam)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = t[["model.block_layers", "model.branch_alpha", "model.inner_lr_exponent"]].drop_duplicates()
+    cols = ["model.block_layers", "model.branch_alpha", "model.inner_lr_exponent"]
+    keys = t[cols + (["model.depth_lr"] if rule else [])].drop_duplicates()
     arms = sorted(tuple(r) for r in keys.itertuples(index=False))
     fig, axes = plt.subplots(1, len(arms), figsize=(3.2 * len(arms), 3.3), sharey=True, squeeze=False)
     cmap = plt.get_cmap("viridis")
     depths = sorted(t["model.depth"].unique())
-    for ax, (b, a, kappa) in zip(axes[0], arms):
+    for ax, (b, a, kappa, *on) in zip(axes[0], arms):
         g = t[(t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)
               & np.isclose(t["model.inner_lr_exponent"], kappa)]
+        if on:
+            g = g[g["model.depth_lr"] == on[0]]
         for i, d in enumerate(depths):
             c = g[g["model.depth"] == d].groupby("log2_lr")["loss"].mean()
             c = c[np.isfinite(c)]
@@ -198,7 +207,8 @@ def _figure(t: pd.DataFrame, path):
                     label=f"L = {d}")
         ax.set_yscale("log")
         ax.set_xlabel("log2 lr")
-        ax.set_title(f"{ARMS.get(a, a)}, {b}-layer blocks" + (f", kappa {kappa:g}" if kappa else ""), fontsize=9)
+        ax.set_title(f"{(names or ARMS).get(a, a)}, {b}-layer blocks" + (f", kappa {kappa:g}" if kappa else "")
+                     + (f", {rule[on[0]]}" if on else ""), fontsize=9)
     axes[0][0].set_ylabel("final train loss (diverged omitted)")
     if axes[0][0].get_legend_handles_labels()[0]:
         axes[0][0].legend(fontsize=7)

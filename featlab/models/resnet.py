@@ -21,6 +21,17 @@ to Theta(1). Derivation: the gradient of a branch weight carries beta_L; an SGD 
 eta beta_L moves h^L by L beta_L^2 eta = eta L^{1 - 2 alpha} (so eta ~ L^{2 alpha - 1}: constant at
 depth-muP); an Adam step is normalized, Delta W ~ eta, and moves h^L by L beta_L eta (so eta ~
 L^{alpha - 1}: L^{-1/2} at depth-muP, constant for CompleteP), the rules the papers state.
+
+What this predicts for the optimal base lr eta* across depth (:func:`predicted_lr_exponent`,
+reported by depth-transfer-adam): with the rule on, eta* is depth-independent
+for every alpha (the rule already carries the depth scaling); with it off, eta* ~ (L / L_0)^e
+with e = 2 alpha - 1 (SGD) or alpha - 1 (Adam). Under Adam: CompleteP (alpha = 1) needs no rule
+(its factor is 1), so its optimum stays put either way; depth-muP (alpha = 1/2) keeps it only
+with the rule (lr x L^{-1/2}; without it eta* drifts by -1/2 log2 unit per doubling of L); the
+unscaled net (alpha = 0, no rule) has eta* ~ 1/L, one log2 unit per doubling. This counts only
+the branch weights: W_in and W_out keep a depth-independent lr, and a saturating phi damps the
+growth of the unscaled stream, so the unscaled drift is expected below this, not at it
+(measured under SGD: about 0.4 log2 units per doubling instead of 1, tanh; CHECKS.md).
 ``inner_lr_exponent`` kappa multiplies the inner layers' (U_l) lr by a further (L / L_0)^kappa:
 a configurable depth-aware correction for the first internal layer of two-layer blocks, where
 Yao, Wu, Gao 2025 (arXiv 2512.21075) locate depth-muP's collapse of feature learning. Their exact
@@ -43,7 +54,8 @@ from featlab.config import MLP, _check, _check_choice, _finite
 from featlab.models import mlp
 from featlab.rng import generator
 
-__all__ = ["ResNet", "FAMILY", "init", "apply", "param_groups", "lr_multipliers", "branch_multiplier"]
+__all__ = ["ResNet", "FAMILY", "init", "apply", "param_groups", "lr_multipliers", "branch_multiplier",
+           "depth_lr_exponent", "predicted_lr_exponent"]
 
 _PHI = {"relu": torch.relu, "tanh": torch.tanh}
 
@@ -151,14 +163,27 @@ def param_groups(cfg: ResNet) -> dict[str, str]:
     return {"W_in": "input", **branch, "W_out": "output"}
 
 
+def depth_lr_exponent(cfg: ResNet, optim_name: str) -> float:
+    """The depth rule's exponent e_rule of (L / L_0) on the branch lrs: alpha - 1 for Adam-like
+    optimizers, 2 alpha - 1 for SGD-like ones (module docstring), whether or not it is applied."""
+    alpha = cfg.branch_alpha
+    return alpha - 1.0 if optim_name in mlp.ADAM_LIKE else 2.0 * alpha - 1.0
+
+
+def predicted_lr_exponent(cfg: ResNet, optim_name: str) -> float:
+    """The exponent e of eta* ~ (L / L_0)^e the depth rule's derivation predicts for the optimal
+    base lr: 0 with ``depth_lr`` on (the rule carries the scaling), e_rule with it off (branch
+    weights only; an upper bound in size for a saturating phi, module docstring)."""
+    return 0.0 if cfg.depth_lr else depth_lr_exponent(cfg, optim_name)
+
+
 def lr_multipliers(cfg: ResNet, optim_name: str, input_shape: tuple[int, ...] = ()) -> dict[str, float]:
     """Width multipliers of sp / mup (the MLP family's table) times the depth rule on the branch
     groups and (L / L_0)^kappa on the inner group (module docstring)."""
     width = mlp.lr_multipliers(MLP(depth=3, width=cfg.width, base_width=cfg.base_width,
                                    parametrization=cfg.parametrization), optim_name)
     r = cfg.depth / cfg.base_depth
-    alpha = cfg.branch_alpha
-    depth = (r ** (alpha - 1) if optim_name in mlp.ADAM_LIKE else r ** (2 * alpha - 1)) if cfg.depth_lr else 1.0
+    depth = r ** depth_lr_exponent(cfg, optim_name) if cfg.depth_lr else 1.0
     return {"input": width["input"], "hidden": width["hidden"] * depth,
             "inner": width["hidden"] * depth * r ** cfg.inner_lr_exponent, "output": width["output"]}
 
