@@ -79,11 +79,11 @@ def test_standardization_uses_the_training_images_only():
     assert torch.equal(raw["X"], B)
 
 
-def _setting(steps: int, **data) -> fl.Setting:
+def _setting(steps: int, dtype: str = "float64", **data) -> fl.Setting:
     return fl.Setting(data=DigitsData(**{"n": 400, "n_test": 400, **data}),
                       model=MLP(depth=2, width=64, activation="relu"),
                       optim=fl.OptimConfig(name="gd", lr=0.5),
-                      train=fl.TrainConfig(steps=steps, log_points=3, dtype="float64"))
+                      train=fl.TrainConfig(steps=steps, log_points=3, dtype=dtype))
 
 
 def test_a_run_alone_equals_the_same_run_in_a_population():
@@ -102,9 +102,11 @@ def test_a_run_alone_equals_the_same_run_in_a_population():
 
 
 def test_an_mlp_learns_the_digits_and_not_shuffled_labels():
-    """Two-layer ReLU MLP, 400 training images, GD lr 0.5, 300 steps: test accuracy > 0.8 (chance
-    0.1); with shuffled training labels the same net stays near chance on the test set."""
-    out = train_chunk([RunSpec(_setting(300), 0), RunSpec(_setting(300, shuffle_labels=True), 0)])
+    """Two-layer ReLU MLP (width 64), 400 training images, full-batch GD lr 0.5, 200 steps: test
+    accuracy > 0.8 (chance 0.1; measured 0.93 and 0.975 on seeds 0, 1 at 300 steps); with
+    shuffled training labels the same net stays near chance on the test set."""
+    out = train_chunk([RunSpec(_setting(200, "float32"), 0),
+                       RunSpec(_setting(200, "float32", shuffle_labels=True), 0)])
     last = out.log_step == out.log_step.max()
     err = out.log_values["test_error"][last]
     assert 1 - err[0] > 0.8, err

@@ -35,11 +35,16 @@ from featlab.data.teacher_student import TeacherStudentData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
 from featlab.experiments.width_scaling import WidthSweep
 
-__all__ = ["EXPERIMENT", "optima"]
+__all__ = ["EXPERIMENT", "optima", "TASK_AXIS"]
 
 BASE_WIDTH = 32
 MAX_DRIFT = 1         # grid steps allowed for muP
 RANGE = 16            # width range the check needs
+#: The tasks, one zipped grid axis: (data.kind, data.n, data.n_test) per task.
+TASK_AXIS = "data.kind,data.n,data.n_test"
+TASKS = {"teacher_student": "teacher", "digits": "digits"}      # data.kind -> row label
+#: Tasks whose rows count toward the verdict (the others' rows are reported).
+CHECKED = frozenset({"teacher_student", "digits"})
 
 
 def _setting(steps: int) -> Setting:
@@ -57,19 +62,21 @@ def _lrs(lo: int, hi: int) -> list[float]:
 
 
 def quick() -> WidthSweep:
-    return WidthSweep(_setting(50), {"model.parametrization": ["sp", "mup"],
+    return WidthSweep(_setting(50), {TASK_AXIS: [("teacher_student", 128, 256), ("digits", 256, 256)],
+                                     "model.parametrization": ["sp", "mup"],
                                      "model.width": [32, 64, 128, 256, 512],
                                      "optim.lr": _lrs(-5, 2)}, seeds=2)
 
 
 def paper() -> WidthSweep:
-    return WidthSweep(_setting(100), {"model.parametrization": ["sp", "mup"],
+    return WidthSweep(_setting(100), {TASK_AXIS: [("teacher_student", 128, 256), ("digits", 1024, 512)],
+                                      "model.parametrization": ["sp", "mup"],
                                       "model.width": [32, 64, 128, 256, 512, 1024],
                                       "optim.lr": _lrs(-7, 3)}, seeds=4)
 
 
 def _frame(ctx: Context) -> pd.DataFrame:
-    t = ctx.store.table(ctx.sweep_id, ["model.width", "model.parametrization", "optim.lr"])
+    t = ctx.store.table(ctx.sweep_id, ["model.width", "model.parametrization", "optim.lr", "data.kind"])
     t["model.width"] = t["model.width"].astype(int)
     t["log2_lr"] = np.round(np.log2(t["optim.lr"].astype(float)), 6)
     ok = (t["status"] == "done") & np.isfinite(t["train_loss"].astype(float))
@@ -99,29 +106,34 @@ def _drift(opt: pd.DataFrame, par: str, step: float) -> float:
     return float((g.max() - g.min()) / step) if len(g) else float("nan")
 
 
-def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: str) -> list[dict]:
+def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: str, task: str = "",
+          checked: bool = True) -> list[dict]:
+    """The rows of one task's runs ``t`` and optima ``opt``; ``task`` prefixes the quantities
+    ("digits: ..."); ``checked=False`` turns the checked rows into reported ones."""
+    row = check_row if checked else (lambda q, c, m, passed: report_row(q, c, m))
+    pre = f"{task}: " if task else ""
     grid = np.sort(t["log2_lr"].unique())
     step = float(np.min(np.diff(grid))) if len(grid) > 1 else float("nan")
     widths = sorted(t["model.width"].unique())
     span = widths[-1] / widths[0]
-    rows = [check_row("width range of the sweep", f">= {RANGE}x", f"{span:g}x", span >= RANGE)]
+    rows = [row(f"{pre}width range of the sweep", f">= {RANGE}x", f"{span:g}x", span >= RANGE)]
     edge = opt[opt["edge"]]
-    rows.append(check_row("premise: every optimal lr is inside the lr grid", "0 optima at an edge",
-                          ", ".join(f"{p} N = {w}" for p, w in zip(edge["model.parametrization"],
-                                                                edge["model.width"])) or 0,
-                          len(edge) == 0 and len(grid) >= 3))
+    rows.append(row(f"{pre}premise: every optimal lr is inside the lr grid", "0 optima at an edge",
+                    ", ".join(f"{p} N = {w}" for p, w in zip(edge["model.parametrization"],
+                                                          edge["model.width"])) or 0,
+                    len(edge) == 0 and len(grid) >= 3))
     d_mu, d_sp = _drift(opt, treatment, step), _drift(opt, "sp", step)
     label = "muP" if treatment == "mup" else f"{treatment} (as treatment)"
-    rows.append(check_row(f"{label}: drift of the optimal log2 lr over widths (grid steps)",
-                          f"<= {MAX_DRIFT}", d_mu, bool(d_mu <= MAX_DRIFT)))
-    rows.append(check_row("SP: drift of the optimal log2 lr over widths (grid steps)",
-                          f"> {MAX_DRIFT}", d_sp, bool(d_sp > MAX_DRIFT)))
+    rows.append(row(f"{pre}{label}: drift of the optimal log2 lr over widths (grid steps)",
+                    f"<= {MAX_DRIFT}", d_mu, bool(d_mu <= MAX_DRIFT)))
+    rows.append(row(f"{pre}SP: drift of the optimal log2 lr over widths (grid steps)",
+                    f"> {MAX_DRIFT}", d_sp, bool(d_sp > MAX_DRIFT)))
     for par in ("sp", "mup"):
         g = opt[opt["model.parametrization"] == par]
-        rows.append(report_row(f"{par}: optimal log2 lr per width", "muP flat, SP shifting",
+        rows.append(report_row(f"{pre}{par}: optimal log2 lr per width", "muP flat, SP shifting",
                                ", ".join(f"{w}: {k:g}" for w, k in zip(g["model.width"], g["best_log2_lr"]))))
     g = opt[opt["model.parametrization"] == "mup"]
-    rows.append(report_row("muP: loss at the optimum per width", "wider is better (TP V)",
+    rows.append(report_row(f"{pre}muP: loss at the optimum per width", "wider is better (TP V)",
                            ", ".join(f"{w}: {v:.4g}" for w, v in zip(g["model.width"], g["best_loss"]))))
     return rows
 
@@ -132,36 +144,51 @@ def _figure(t: pd.DataFrame, path):
     import matplotlib.pyplot as plt
 
     pars = [p for p in ("sp", "mup") if p in set(t["model.parametrization"])]
-    fig, axes = plt.subplots(1, len(pars), figsize=(4.4 * len(pars), 3.4), sharey=True, squeeze=False)
+    kinds = _kinds(t)
+    fig, axes = plt.subplots(len(kinds), len(pars), figsize=(4.4 * len(pars), 3.4 * len(kinds)),
+                             squeeze=False)
     cmap = plt.get_cmap("viridis")
     widths = sorted(t["model.width"].unique())
-    for ax, par in zip(axes[0], pars):
-        g = t[t["model.parametrization"] == par]
-        for i, w in enumerate(widths):
-            c = g[g["model.width"] == w].groupby("log2_lr")["loss"].mean()
-            c = c[np.isfinite(c)]
-            ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(widths) - 1)),
-                    label=f"N = {w}")
-        ax.set_yscale("log")
-        ax.set_xlabel("log2 lr")
-        ax.set_title("muP" if par == "mup" else "SP")
-    axes[0][0].set_ylabel("final train loss (diverged runs omitted)")
-    if axes[0][0].get_legend_handles_labels()[0]:
-        axes[0][0].legend(fontsize=7)
+    for axrow, kind in zip(axes, kinds):
+        for ax, par in zip(axrow, pars):
+            g = t[(t["model.parametrization"] == par) & (t["data.kind"] == kind)]
+            for i, w in enumerate(widths):
+                c = g[g["model.width"] == w].groupby("log2_lr")["loss"].mean()
+                c = c[np.isfinite(c)]
+                ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(widths) - 1)),
+                        label=f"N = {w}")
+            ax.set_yscale("log")
+            ax.set_xlabel("log2 lr")
+            ax.set_title(f"{TASKS.get(kind, kind)}: {'muP' if par == 'mup' else 'SP'}")
+        axrow[0].set_ylabel("final train loss (diverged omitted)")
+        if axrow[0].get_legend_handles_labels()[0]:
+            axrow[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=140, bbox_inches="tight", facecolor="white")
     plt.close(fig)
     return path
 
 
+def _kinds(t: pd.DataFrame) -> list[str]:
+    """The tasks (data kinds) present, teacher first."""
+    present = set(t["data.kind"])
+    return [k for k in TASKS if k in present] + sorted(present - set(TASKS))
+
+
 def analyze(ctx: Context) -> Analysis:
     treatment = str(ctx.theory.get("treatment", "mup"))
     t = _frame(ctx)
-    opt = optima(t)
-    rows = _rows(t, opt, treatment)
+    rows, opts = [], []
+    for kind in _kinds(t):
+        g = t[t["data.kind"] == kind]
+        opt = optima(g)
+        rows += _rows(g, opt, treatment, TASKS.get(kind, kind), checked=kind in CHECKED)
+        opts.append(opt.assign(task=TASKS.get(kind, kind)))
     fig = _figure(t, ctx.out_dir / "width_transfer.png")
+    table = pd.concat(opts, ignore_index=True)
     return Analysis.from_rows(rows, figures=[("Final training loss vs log2 lr per width (seed means)", fig)],
-                              tables=[("Optimal log2 lr per parametrization and width", opt)])
+                              tables=[("Optimal log2 lr per task, parametrization and width",
+                                       table[["task", *[c for c in table.columns if c != "task"]]])])
 
 
 def _narrow(sweep: WidthSweep) -> WidthSweep:

@@ -84,7 +84,7 @@ from featlab.experiments.base import Analysis, Context, Control, Experiment, che
 from featlab.plots import save_figure
 from featlab.sweep import Sweep
 
-__all__ = ["EXPERIMENT", "per_run", "zero_error_step"]
+__all__ = ["EXPERIMENT", "per_run", "zero_error_step", "TASK_AXIS"]
 
 BASE_WIDTH = 64
 NC1_FALL = 10.0          # NC1(t_0) / NC1(T) >= this (the claim)
@@ -94,6 +94,11 @@ NC3_END = 0.5
 NC4_END = 0.01
 SHRINK = 0.5             # NC3 at T <= SHRINK x its value at t_0
 NC = ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_w_equinorm", "nc2_w_equiangular", "nc3", "nc4")
+#: The tasks, one zipped grid axis: (data.kind, data.n, data.n_test, data.loss) per task.
+TASK_AXIS = "data.kind,data.n,data.n_test,data.loss"
+MIXTURE = ("gaussian_mixture", 100, 200, "mse")
+DIGITS = ("digits", 200, 400, "mse")
+TASKS = {"gaussian_mixture": "", "digits": "digits "}         # data.kind -> row-label prefix
 
 
 def _setting(steps: int) -> Setting:
@@ -108,11 +113,12 @@ def _setting(steps: int) -> Setting:
 
 
 def quick() -> Sweep:
-    return Sweep(_setting(1500), {"model.width": [64, 256]}, seeds=3)
+    return Sweep(_setting(1500), {TASK_AXIS: [MIXTURE, DIGITS], "model.width": [64, 256]}, seeds=3)
 
 
 def paper() -> Sweep:
-    return Sweep(_setting(3000), {"model.width": [64, 256, 1024]}, seeds=6)
+    return Sweep(_setting(3000), {TASK_AXIS: [MIXTURE, DIGITS], "model.width": [64, 256, 1024]},
+                 seeds=6)
 
 
 def zero_error_step(steps: np.ndarray, train_error: np.ndarray) -> float:
@@ -124,23 +130,30 @@ def zero_error_step(steps: np.ndarray, train_error: np.ndarray) -> float:
 
 
 def _trajectories(ctx: Context) -> pd.DataFrame:
-    """One row per (run, logged step): width, seed, status, train/test error, NC1..NC4."""
-    runs = ctx.store.table(ctx.sweep_id, ["model.width"])[["run_id", "seed", "status", "model.width"]]
+    """One row per (run, logged step): task (data.kind), width, seed, status, train/test error,
+    NC1..NC4."""
+    runs = ctx.store.table(ctx.sweep_id, ["model.width", "data.kind"])[
+        ["run_id", "seed", "status", "model.width", "data.kind"]]
     m = ctx.store.metrics(ctx.sweep_id, ["train_error", "test_error", *NC])
     wide = m.pivot_table(index=["run_id", "step"], columns="name", values="value").reset_index()
-    out = wide.merge(runs, on="run_id").rename(columns={"model.width": "width"})
+    out = wide.merge(runs, on="run_id").rename(columns={"model.width": "width", "data.kind": "task"})
     out["width"] = out["width"].astype(int)
-    return out.sort_values(["width", "seed", "step"]).reset_index(drop=True)
+    out["order"] = out["task"].map({k: i for i, k in enumerate(TASKS)}).fillna(len(TASKS))
+    out = out.sort_values(["order", "task", "width", "seed", "step"]).drop(columns="order")
+    return out.reset_index(drop=True)
 
 
 def per_run(traj: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: t_0, T, the NC values at t_0 and T, the NC1 fall, the final test error."""
+    """One row per run (per task, width, seed; a frame without ``task`` is one mixture task):
+    t_0, T, the NC values at t_0 and T, the NC1 fall, the final test error."""
+    if "task" not in traj:
+        traj = traj.assign(task="gaussian_mixture")
     rows = []
-    for (width, seed), g in traj.groupby(["width", "seed"]):
+    for (task, width, seed), g in traj.groupby(["task", "width", "seed"], sort=False):
         steps = g["step"].to_numpy()
         t0 = zero_error_step(steps, g["train_error"].to_numpy())
         last = g.iloc[-1]
-        row = {"width": width, "seed": seed, "status": last["status"], "t0": t0,
+        row = {"task": task, "width": width, "seed": seed, "status": last["status"], "t0": t0,
                "T": float(steps[-1]), "test_error": float(last["test_error"])}
         at0 = g[g["step"] == t0].iloc[0] if np.isfinite(t0) else None
         for k in NC:
@@ -161,39 +174,41 @@ def _below(value: float, bound: float) -> bool:
     return bool(np.isfinite(value) and value <= bound)
 
 
-def _width_rows(w: int, g: pd.DataFrame) -> list[dict]:
+def _width_rows(w: int, g: pd.DataFrame, task: str = "gaussian_mixture") -> list[dict]:
+    """The rows of one (task, width): ``task`` prefixes the quantities ("digits N = 64: ...")."""
     n = len(g)
     reached = int(((g["t0"] < g["T"]) & (g["status"] == "done")).sum())
     t0 = _median(g["t0"])
-    rows = [check_row(f"N = {w}: runs with zero training error before the end (premise)",
+    N = f"{TASKS.get(task, task + ' ')}N"
+    rows = [check_row(f"{N} = {w}: runs with zero training error before the end (premise)",
                       f"all {n}, none diverged; median step t_0 reported", f"{reached}/{n}; "
                       f"median t_0 = {t0:g} of T = {g['T'].max():g}", reached == n)]
     fall = _median(g["nc1_fall"])
     logs = np.log10(g["nc1_fall"].astype(float))
     se = float(logs.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    rows.append(check_row(f"N = {w}: NC1(t_0) / NC1(T), median over {n} seeds",
+    rows.append(check_row(f"{N} = {w}: NC1(t_0) / NC1(T), median over {n} seeds",
                           f">= {NC1_FALL:g} (geometric mean 10^(m +- se) shown)",
                           f"{fall:.3g} (10^({logs.mean():.2f} +- {se:.2f}))",
                           bool(np.isfinite(fall) and fall >= NC1_FALL)))
     end = _median(g["nc1_T"])
-    rows.append(check_row(f"N = {w}: NC1(T), median", f"<= {NC1_END:g}", end, _below(end, NC1_END)))
+    rows.append(check_row(f"{N} = {w}: NC1(T), median", f"<= {NC1_END:g}", end, _below(end, NC1_END)))
     for k, label in (("nc2_equinorm", "NC2 equinorm of class means"),
                      ("nc2_equiangular", "NC2 equiangularity of class means")):
         e, s = _median(g[f"{k}_T"]), _median(g[f"{k}_t0"])
-        rows.append(check_row(f"N = {w}: {label} at T (at t_0), median",
+        rows.append(check_row(f"{N} = {w}: {label} at T (at t_0), median",
                               f"<= {NC2_END:g} (the t_0 value shown)", f"{e:.3g} ({s:.3g})",
                               _below(e, NC2_END)))
     e, s = _median(g["nc3_T"]), _median(g["nc3_t0"])
-    rows.append(check_row(f"N = {w}: NC3 self-duality at T (at t_0), median",
+    rows.append(check_row(f"{N} = {w}: NC3 self-duality at T (at t_0), median",
                           f"<= {NC3_END:g} (random W: about 2) and <= {SHRINK:g} x its t_0 value",
                           f"{e:.3g} ({s:.3g})", _below(e, NC3_END) and _below(e, SHRINK * s)))
     e = _median(g["nc4_T"])
-    rows.append(check_row(f"N = {w}: NC4 classifier vs nearest class mean at T, median",
+    rows.append(check_row(f"{N} = {w}: NC4 classifier vs nearest class mean at T, median",
                           f"<= {NC4_END:g}", e, _below(e, NC4_END)))
-    rows.append(report_row(f"N = {w}: NC2 of the classifier rows at T (equinorm, equiangular)",
+    rows.append(report_row(f"{N} = {w}: NC2 of the classifier rows at T (equinorm, equiangular)",
                            "-> 0 (reported)", f"{_median(g['nc2_w_equinorm_T']):.3g}, "
                            f"{_median(g['nc2_w_equiangular_T']):.3g}"))
-    rows.append(report_row(f"N = {w}: test error at T, median", "small for separated classes "
+    rows.append(report_row(f"{N} = {w}: test error at T, median", "small for separated classes "
                            "(Wu & Mondelli; reported)", _median(g["test_error"])))
     return rows
 
@@ -208,12 +223,13 @@ def _figure(traj: pd.DataFrame, runs: pd.DataFrame, path):
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     t = traj[traj["step"] >= 1]
-    for i, (w, g) in enumerate(t.groupby("width")):
+    for i, ((task, w), g) in enumerate(t.groupby(["task", "width"], sort=False)):
         med = g.groupby("step")[[k for k, _ in panels] + ["nc2_equinorm"]].median()
-        t0 = _median(runs[runs["width"] == w]["t0"])
+        t0 = _median(runs[(runs["task"] == task) & (runs["width"] == w)]["t0"])
         c = colors[i % len(colors)]
         for ax, (k, title) in zip(axes, panels):
-            ax.plot(med.index, med[k], marker=".", color=c, label=f"N = {w}")
+            ax.plot(med.index, med[k], marker=".", color=c,
+                    label=f"{TASKS.get(task, task + ' ') or 'mixture '}N = {w}")
             if k == "nc2_equiangular":
                 ax.plot(med.index, med["nc2_equinorm"], ls="--", color=c)
             if np.isfinite(t0):
@@ -236,11 +252,13 @@ def _figure(traj: pd.DataFrame, runs: pd.DataFrame, path):
 def analyze(ctx: Context) -> Analysis:
     traj = _trajectories(ctx)
     runs = per_run(traj)
-    rows = [r for w, g in runs.groupby("width") for r in _width_rows(int(w), g)]
+    rows = [r for (task, w), g in runs.groupby(["task", "width"], sort=False)
+            for r in _width_rows(int(w), g, task)]
     fig = _figure(traj, runs, ctx.out_dir / "neural_collapse.png")
-    cols = ["width", "seed", "t0", "T", "nc1_t0", "nc1_T", "nc1_fall", "nc2_equinorm_T",
+    cols = ["task", "width", "seed", "t0", "T", "nc1_t0", "nc1_T", "nc1_fall", "nc2_equinorm_T",
             "nc2_equiangular_T", "nc3_t0", "nc3_T", "nc4_T", "test_error"]
-    med = traj.groupby(["width", "step"])[list(NC) + ["train_error"]].median().reset_index()
+    med = traj.groupby(["task", "width", "step"], sort=False)[list(NC) + ["train_error"]].median()
+    med = med.reset_index()
     return Analysis.from_rows(
         rows, figures=[("NC1-NC4 vs step (median over seeds; dotted: median step of zero training "
                         "error)", fig)],
