@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from featlab.config import MLP, OptimConfig, Setting, TrainConfig
-from featlab.data.teacher_student import TeacherStudentData
+from featlab.data.digits import DigitsData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
 from featlab.experiments.width_scaling import WidthSweep
 
@@ -47,10 +47,14 @@ TASKS = {"teacher_student": "teacher", "digits": "digits"}      # data.kind -> r
 CHECKED = frozenset({"teacher_student", "digits"})
 
 
-def _setting(steps: int) -> Setting:
+#: The teacher task as a grid point (TeacherStudentData's defaults: d = 16, a width-8 tanh
+#: teacher, noise 0.1, with n and n_test set) and the digits task (the base setting's data).
+TEACHER = ("teacher_student", 128, 256)
+
+
+def _setting(steps: int, n_digits: int = 256, n_test_digits: int = 256) -> Setting:
     return Setting(
-        data=TeacherStudentData(n=128, d=16, n_test=256, teacher_width=8, teacher_activation="tanh",
-                                noise=0.1),
+        data=DigitsData(n=n_digits, n_test=n_test_digits, loss="mse"),
         model=MLP(depth=3, width=BASE_WIDTH, activation="tanh", base_width=BASE_WIDTH),
         optim=OptimConfig(name="gd", lr=0.1),
         train=TrainConfig(steps=steps, log_points=2),
@@ -62,14 +66,14 @@ def _lrs(lo: int, hi: int) -> list[float]:
 
 
 def quick() -> WidthSweep:
-    return WidthSweep(_setting(50), {TASK_AXIS: [("teacher_student", 128, 256), ("digits", 256, 256)],
+    return WidthSweep(_setting(50), {TASK_AXIS: [TEACHER, ("digits", 256, 256)],
                                      "model.parametrization": ["sp", "mup"],
                                      "model.width": [32, 64, 128, 256, 512],
                                      "optim.lr": _lrs(-5, 2)}, seeds=2)
 
 
 def paper() -> WidthSweep:
-    return WidthSweep(_setting(100), {TASK_AXIS: [("teacher_student", 128, 256), ("digits", 1024, 512)],
+    return WidthSweep(_setting(100, 1024, 512), {TASK_AXIS: [TEACHER, ("digits", 1024, 512)],
                                       "model.parametrization": ["sp", "mup"],
                                       "model.width": [32, 64, 128, 256, 512, 1024],
                                       "optim.lr": _lrs(-7, 3)}, seeds=4)
