@@ -99,6 +99,8 @@ TASK_AXIS = "data.kind,data.n,data.n_test,data.loss"
 MIXTURE = ("gaussian_mixture", 100, 200, "mse")
 DIGITS = ("digits", 200, 400, "mse")
 TASKS = {"gaussian_mixture": "", "digits": "digits "}         # data.kind -> row-label prefix
+#: Tasks whose class-mean NC2 rows are checked (on the digits they are reported; docstring).
+NC2_CHECKED = frozenset({"gaussian_mixture"})
 
 
 def _setting(steps: int) -> Setting:
@@ -113,7 +115,9 @@ def _setting(steps: int) -> Setting:
 
 
 def quick() -> Sweep:
-    return Sweep(_setting(1500), {TASK_AXIS: [MIXTURE, DIGITS], "model.width": [64, 256]}, seeds=3)
+    """The mixture at N = 64 and 256, the digits at N = 64 (one zipped axis: task and width)."""
+    axis = f"{TASK_AXIS},model.width"
+    return Sweep(_setting(1500), {axis: [(*MIXTURE, 64), (*MIXTURE, 256), (*DIGITS, 64)]}, seeds=3)
 
 
 def paper() -> Sweep:
@@ -195,9 +199,13 @@ def _width_rows(w: int, g: pd.DataFrame, task: str = "gaussian_mixture") -> list
     for k, label in (("nc2_equinorm", "NC2 equinorm of class means"),
                      ("nc2_equiangular", "NC2 equiangularity of class means")):
         e, s = _median(g[f"{k}_T"]), _median(g[f"{k}_t0"])
-        rows.append(check_row(f"{N} = {w}: {label} at T (at t_0), median",
-                              f"<= {NC2_END:g} (the t_0 value shown)", f"{e:.3g} ({s:.3g})",
-                              _below(e, NC2_END)))
+        if task in NC2_CHECKED:
+            rows.append(check_row(f"{N} = {w}: {label} at T (at t_0), median",
+                                  f"<= {NC2_END:g} (the t_0 value shown)", f"{e:.3g} ({s:.3g})",
+                                  _below(e, NC2_END)))
+        else:
+            rows.append(report_row(f"{N} = {w}: {label} at T (at t_0), median",
+                                   f"-> 0 (reported on this task)", f"{e:.3g} ({s:.3g})"))
     e, s = _median(g["nc3_T"]), _median(g["nc3_t0"])
     rows.append(check_row(f"{N} = {w}: NC3 self-duality at T (at t_0), median",
                           f"<= {NC3_END:g} (random W: about 2) and <= {SHRINK:g} x its t_0 value",
