@@ -136,3 +136,23 @@ def test_bad_values_name_their_field_and_fix():
         DigitsData(n=1500, n_test=400)
     with pytest.raises(ConfigError, match=r"data\.n=.*data\.n <= 356"):
         DigitsData(n=400, classes="3,8")
+
+
+def test_the_experiments_digits_arms_and_the_unchanged_teacher_runs():
+    """mup-width-transfer's teacher runs are the former explicit teacher setting (same run ids,
+    so stored runs resume); its digits runs use the squared loss; neural-collapse's quick grid
+    holds the mixture at two widths and the digits at one."""
+    from featlab.data.teacher_student import TeacherStudentData
+    from featlab.experiments import get_experiment
+
+    runs = get_experiment("mup-width-transfer").sweep("quick").runs()
+    teacher = [r for r in runs if r.setting.data.kind == "teacher_student"]
+    digits = [r for r in runs if r.setting.data.kind == "digits"]
+    assert len(teacher) == len(digits) == 160
+    assert {r.setting.data for r in teacher} == {
+        TeacherStudentData(n=128, d=16, n_test=256, teacher_width=8, teacher_activation="tanh", noise=0.1)}
+    assert {r.setting.data for r in digits} == {DigitsData(n=256, n_test=256, loss="mse")}
+    nc = get_experiment("neural-collapse").sweep("quick").runs()
+    arms = sorted({(r.setting.data.kind, r.setting.model.width) for r in nc})
+    assert arms == [("digits", 64), ("gaussian_mixture", 64), ("gaussian_mixture", 256)]
+    assert {r.setting.data.task for r in nc} == {"multiclass_mse"}
