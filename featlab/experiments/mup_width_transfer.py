@@ -20,7 +20,10 @@ Both: a 3-layer tanh MLP without biases, full-batch GD for 50 steps, base width 
 muP there); widths 32..512 (16x), log2 lr in -5..2 (quick, 2 seeds; every lr and seed of one
 task, width and parametrization in one population chunk) or widths 32..1024, log2 lr -7..3, 100
 steps, 4 seeds (paper). A diverged run counts as an infinite loss. The optimum of a width is the
-grid lr with the lowest seed-mean final training loss.
+grid lr with the lowest seed-mean final training loss. The task axis is zipped, so ``--set
+data.n=...`` is refused (it moves with the task) and ``--set`` reaches only the base setting's
+data (the digits); from Python, ``sweep.with_grid({TASK_AXIS: [("digits", 512, 512)]})`` runs one
+task alone or at another size.
 
 Why the squared loss on the digits: with cross-entropy (n = 256, 50 steps, log2 lr -3..8,
 widths 32 and 512, one seed) the optimum at N = 32 was log2 lr 3, but at N = 512 the final
