@@ -34,8 +34,9 @@ digits, all ten classes, n = 200 training images per run (a stratified split, 20
 optimizer and steps as the mixture. Quick: N = 64 only, 3 seeds (the grid is one zipped axis of
 task and width: (mixture, 64), (mixture, 256), (digits, 64)); paper: N = 64, 256, 1024, 6 seeds.
 ``--set`` of ``data.n``, ``data.n_test`` or ``data.loss`` is refused (they move with the task);
-other ``--set data.*`` keys reach the mixture (the base setting); from Python,
-``sweep.with_grid({TASK_AXIS: [MIXTURE]})`` runs one task alone.
+other ``--set data.*`` keys reach the mixture (the base setting); from Python, replacing the
+task axis with ``Sweep.with_grid`` runs one task alone (paper: ``{TASK_AXIS: [MIXTURE]}``;
+quick's axis is ``TASK_AXIS + ",model.width"``).
 Its criteria are the mixture's except NC2 of the class means, which is reported there, not
 checked: the mixture's NC2 bound (0.1) rests on random, nearly orthogonal equal-norm means that
 start near a simplex ETF, which the digits' class means do not (measured at t_0: equinorm 0.16,
