@@ -3,7 +3,9 @@ r"""The 8x8 handwritten digits: a small real classification data set, split per 
 Data: the test part of the UCI "Optical Recognition of Handwritten Digits" data set as shipped
 inside scikit-learn (:func:`sklearn.datasets.load_digits`, read from a file in the package; no
 download): M = 1797 grey-scale images of 8 x 8 = 64 pixels with integer values 0..16, classes
-0..9 with 174-183 images each (:data:`CLASS_COUNTS`). The array is read once per process.
+0..9 with 174-183 images each (:data:`CLASS_COUNTS`). Each pixel counts the "on" pixels of a
+4 x 4 block of a 32 x 32 bitmap scanned from NIST forms (Alpaydin & Kaynak, "Cascading
+classifiers", Kybernetika 1998). The array is read once per process.
 
 Classes. ``classes`` = "" keeps all ten digits; "3,8" keeps those digits, relabelled 0..C-1 in
 the order given (C = ``n_classes``). Labels are integers 0..C-1 stored as floats, the form of the
