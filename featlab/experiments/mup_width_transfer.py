@@ -229,7 +229,7 @@ EXPERIMENT = Experiment(
           "range; under SP it moves by more (a teacher task and the 8x8 digits).",
     presets={"quick": quick, "paper": paper},
     analyze=analyze,
-    runtime="quick: 320 runs (20 chunks, 2 tasks), about 55 s of CPU on one core",
+    runtime="quick: 320 runs (20 chunks, 2 tasks), about 60 s on 2 shared CPU cores",
     controls=(
         Control("sp-as-treatment", "the SP runs are read as the treatment: the muP-drift row must "
                 "fail", theory={"treatment": "sp"}),
