@@ -10,7 +10,9 @@ config's ``task`` names the loss (:mod:`featlab.train.tasks`). Token data (``INP
 the flip indicator) that the generic trainer carries for the probes; their config's
 ``input_shape`` is (T, d). In-context regression prompts (:mod:`featlab.data.icl_regression`)
 are tokens too: (n_ctx + 1, d + 1) per prompt. Contrastive pairs (``INPUT = "pairs"``,
-:mod:`featlab.data.contrastive_pairs`) return X (n, 2 views, 2 patches, d) and y (n,).
+:mod:`featlab.data.contrastive_pairs`) return X (n, 2 views, 2 patches, d) and y (n,). The 8x8
+digits (:mod:`featlab.data.digits`) are real vector data: a per-run stratified split of
+scikit-learn's 1797 images, X (n, 64).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from featlab.data import contrastive_pairs
 from featlab.data import vocab_tokens
 from featlab.data import mlp_teacher
 from featlab.data import sparse_tokens
+from featlab.data import digits
 from featlab.data.signal_noise import PatchBatch, noise_form, stack_runs
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "stack_runs", "noise_form", "REGISTRY",
@@ -55,6 +58,7 @@ REGISTRY = {
     "vocab_tokens": vocab_tokens,
     "mlp_teacher": mlp_teacher,
     "sparse_tokens": sparse_tokens,
+    "digits": digits,
 }
 
 
