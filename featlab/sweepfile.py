@@ -222,8 +222,24 @@ def _axis_points(key: str, values: Any, base: Any, src: str) -> tuple:
         raise ConfigError(f"{where} zips lists of unequal lengths "
                           f"({', '.join(f'{f}: {n}' for f, n in zip(fields_, lengths))}); give every "
                           f"field the same number of values (>= 1)")
-    columns = [[_check_value(base, f, v, f"{src}: grid") for v in c] for f, c in zip(fields_, values)]
-    return tuple(zip(*columns))
+    points = list(zip(*values))
+    return tuple(_zipped_point(base, fields_, p, f"{src}: grid") for p in points)
+
+
+def _zipped_point(base: Any, fields_: list[str], point: tuple, where: str) -> tuple:
+    """One point of a zipped axis, each value checked against its field's type. A field
+    ``section.kind`` among them (e.g. "data.kind,data.n" moving between data models) switches that
+    section to the named kind first, so the point's other fields of the section are checked
+    against that kind's config."""
+    for f, v in zip(fields_, point):
+        head, _, leaf = f.partition(".")
+        if leaf == "kind":
+            try:
+                base = override(base, {f: v})
+            except ConfigError as err:
+                raise ConfigError(f"{where}.{f!r}: {err}") from None
+    return tuple(v if f.endswith(".kind") else _check_value(base, f, v, where)
+                 for f, v in zip(fields_, point))
 
 
 def _report_spec(doc: dict[str, Any], sweep: Sweep, src: str) -> ReportSpec:

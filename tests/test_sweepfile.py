@@ -185,3 +185,33 @@ def test_dump_of_a_derived_sweep_is_flattened_but_exact():
     got = parse_sweep(text, "han.toml")
     assert got.experiment is None and "zipped axis" in text
     assert [r.hash for r in got.sweep.runs()] == [r.hash for r in sweep.runs()]
+
+
+_KIND_AXIS = """
+name = "kinds"
+seeds = 1
+
+[setting.data]
+kind = "gaussian_mixture"
+
+[setting.model]
+kind = "mlp"
+
+[grid]
+"data.kind,data.n" = [["gaussian_mixture", "digits"], [40, 50]]
+"""
+
+
+def test_zipped_axis_switches_the_data_kind():
+    """A zipped axis may move between data models; each point's other fields are checked against
+    its own kind's config, and a field the kind lacks is one clear error."""
+    runs = parse_sweep(_KIND_AXIS, "kinds.toml").sweep.runs()
+    assert [(r.setting.data.kind, r.setting.data.n) for r in runs] == [("gaussian_mixture", 40),
+                                                                         ("digits", 50)]
+    bad = _KIND_AXIS.replace('"data.kind,data.n" = [["gaussian_mixture", "digits"], [40, 50]]',
+                             '"data.kind,data.n_classes" = [["gaussian_mixture", "digits"], [3, 3]]')
+    with pytest.raises(fl.ConfigError, match="n_classes"):
+        parse_sweep(bad, "kinds.toml")
+    worse = _KIND_AXIS.replace('"digits"]', '"no_such_kind"]')
+    with pytest.raises(fl.ConfigError, match="data.kind"):
+        parse_sweep(worse, "kinds.toml")
