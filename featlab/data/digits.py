@@ -44,7 +44,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from featlab.config import ConfigError, _check, _check_choice, register_data
+from featlab.config import ConfigError, _check, _check_choice, _check_ints, register_data
 from featlab.rng import generator
 
 __all__ = ["DigitsData", "sample_run", "split_indices", "load", "CLASS_COUNTS", "N_PIXELS",
@@ -121,10 +121,7 @@ class DigitsData:
                "give the digits as a string, e.g. data.classes=3,8 (empty: all ten)")
         kept = class_list(self.classes)
         total = sum(CLASS_COUNTS[c] for c in kept)
-        for key in ("n", "n_test"):
-            value = getattr(self, key)
-            _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                   f"data.{key}", value, "use an integer >= 1")
+        _check_ints("data", self, {"n": 1, "n_test": 1})
         _check(self.n <= total - 1, "data.n", self.n,
                f"the kept digits have {total} images and the test set needs >= 1: use data.n <= "
                f"{total - 1}")

@@ -45,7 +45,7 @@ import pandas as pd
 from featlab.config import OptimConfig, Setting, TrainConfig
 from featlab.data.teacher_student import TeacherStudentData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
-from featlab.experiments.mup_width_transfer import optima as transfer_optima
+from featlab.experiments.mup_width_transfer import optima as transfer_optima, plot_lr_curves
 from featlab.models.resnet import ResNet
 from featlab.sweep import Sweep
 
@@ -193,20 +193,13 @@ def _figure(t: pd.DataFrame, path, names: dict[float, str] | None = None,
     keys = t[cols + (["model.depth_lr"] if rule else [])].drop_duplicates()
     arms = sorted(tuple(r) for r in keys.itertuples(index=False))
     fig, axes = plt.subplots(1, len(arms), figsize=(3.2 * len(arms), 3.3), sharey=True, squeeze=False)
-    cmap = plt.get_cmap("viridis")
     depths = sorted(t["model.depth"].unique())
     for ax, (b, a, kappa, *on) in zip(axes[0], arms):
         g = t[(t["model.block_layers"] == b) & np.isclose(t["model.branch_alpha"], a)
               & np.isclose(t["model.inner_lr_exponent"], kappa)]
         if on:
             g = g[g["model.depth_lr"] == on[0]]
-        for i, d in enumerate(depths):
-            c = g[g["model.depth"] == d].groupby("log2_lr")["loss"].mean()
-            c = c[np.isfinite(c)]
-            ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(depths) - 1)),
-                    label=f"L = {d}")
-        ax.set_yscale("log")
-        ax.set_xlabel("log2 lr")
+        plot_lr_curves(ax, g, "model.depth", depths, "L = {}")
         ax.set_title(f"{(names or ARMS).get(a, a)}, {b}-layer blocks" + (f", kappa {kappa:g}" if kappa else "")
                      + (f", {rule[on[0]]}" if on else ""), fontsize=9)
     axes[0][0].set_ylabel("final train loss (diverged omitted)")

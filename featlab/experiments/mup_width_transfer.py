@@ -56,7 +56,7 @@ from featlab.data.digits import DigitsData
 from featlab.experiments.base import Analysis, Context, Control, Experiment, check_row, report_row
 from featlab.experiments.width_scaling import WidthSweep
 
-__all__ = ["EXPERIMENT", "optima", "TASK_AXIS"]
+__all__ = ["EXPERIMENT", "optima", "plot_lr_curves", "TASK_AXIS"]
 
 BASE_WIDTH = 32
 MAX_DRIFT = 1         # grid steps allowed for muP
@@ -163,6 +163,21 @@ def _rows(t: pd.DataFrame, opt: pd.DataFrame, treatment: str, task: str = "",
     return rows
 
 
+def plot_lr_curves(ax, g: pd.DataFrame, by: str, values: list, label: str) -> None:
+    """On ``ax``: the seed-mean final loss against log2 lr, one line per value of column ``by``
+    (colours by rank in ``values``; diverged runs, an infinite loss, omitted), log y axis."""
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis")
+    for i, v in enumerate(values):
+        c = g[g[by] == v].groupby("log2_lr")["loss"].mean()
+        c = c[np.isfinite(c)]
+        ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(values) - 1)),
+                label=label.format(v))
+    ax.set_yscale("log")
+    ax.set_xlabel("log2 lr")
+
+
 def _figure(t: pd.DataFrame, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -172,18 +187,11 @@ def _figure(t: pd.DataFrame, path):
     kinds = _kinds(t)
     fig, axes = plt.subplots(len(kinds), len(pars), figsize=(4.4 * len(pars), 3.4 * len(kinds)),
                              squeeze=False)
-    cmap = plt.get_cmap("viridis")
     widths = sorted(t["model.width"].unique())
     for axrow, kind in zip(axes, kinds):
         for ax, par in zip(axrow, pars):
             g = t[(t["model.parametrization"] == par) & (t["data.kind"] == kind)]
-            for i, w in enumerate(widths):
-                c = g[g["model.width"] == w].groupby("log2_lr")["loss"].mean()
-                c = c[np.isfinite(c)]
-                ax.plot(c.index, c.values, marker="o", ms=3, color=cmap(i / max(1, len(widths) - 1)),
-                        label=f"N = {w}")
-            ax.set_yscale("log")
-            ax.set_xlabel("log2 lr")
+            plot_lr_curves(ax, g, "model.width", widths, "N = {}")
             ax.set_title(f"{TASKS.get(kind, kind)}: {'muP' if par == 'mup' else 'SP'}")
         axrow[0].set_ylabel("final train loss (diverged omitted)")
         if axrow[0].get_legend_handles_labels()[0]:

@@ -270,13 +270,10 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             stop |= t >= hp["steps"]
         if n_frozen:
             stop &= ~frozen
-        if not (due_now or bool(stop.any())):           # nothing to log or stop: one host sync
-            due = None
-        else:
+        if due_now or bool(stop.any()):                 # else nothing to log or stop: one sync
             due = stop.clone()
             if due_now:
                 due |= torch.isin(hp["steps"], torch.tensor(logs[t], device=device))
-        if due is not None:
             rows = torch.nonzero(due & ~frozen).squeeze(1)
             if len(rows):
                 sub = lambda tree: tree_select(tree, rows)  # noqa: E731
@@ -294,9 +291,9 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                     v = vals[k].detach().to(torch.float64).cpu().numpy()
                     rec_vals[k].append(v)
                     final[k][got[newly]] = v[newly]
-            stop_np = stop.cpu().numpy()
-            stopped_at[ids.cpu().numpy()[stop_np]] = t
-            diverged[ids.cpu().numpy()[stop_np & ~ok.cpu().numpy()]] = True
+            stop_np, ids_np = stop.cpu().numpy(), ids.cpu().numpy()
+            stopped_at[ids_np[stop_np]] = t
+            diverged[ids_np[stop_np & ~ok.cpu().numpy()]] = True
             frozen |= stop
             n_frozen = int(frozen.sum())
         if n_frozen == L or t == T:
