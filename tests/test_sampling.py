@@ -34,9 +34,11 @@ def _cfgs(**changes) -> list[fl.SignalNoiseData]:
 ])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_vectorized_sampling_is_the_per_run_sampling(changes, dtype, split):
+@pytest.mark.parametrize("seeds", [[3, 0, 17, 5, 123456], [3, 0, 3, 0, 3]])
+def test_vectorized_sampling_is_the_per_run_sampling(changes, dtype, split, seeds):
+    """Distinct seeds, and seeds shared across runs that differ in ||mu||, sigma_p, flip rate and
+    n (the runs whose draws coincide draw once and are copied: the copies must be exact)."""
     cfgs = _cfgs(**changes)
-    seeds = [3, 0, 17, 5, 123456]
     ns = [c.n for c in cfgs] if split == "train" else [40] * len(cfgs)
     ref = stack_runs([sample_run(c, s, n, split, dtype) for c, s, n in zip(cfgs, seeds, ns)])
     got = sample_batch(cfgs, seeds, split, dtype, ns)
@@ -64,13 +66,14 @@ def _gaussian_reference(cfgs, seeds, n_test, m, dtype) -> te.TestDraws:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_vectorized_gaussian_test_draws_are_the_per_run_draws(dtype):
+@pytest.mark.parametrize("seeds", [[9, 1, 2, 77, 4], [9, 1, 9, 9, 1]])
+def test_vectorized_gaussian_test_draws_are_the_per_run_draws(dtype, seeds):
     cfgs = _cfgs(flip_test=True)
-    seeds = [9, 1, 2, 77, 4]
     got = te.draw_test("gaussian", cfgs, seeds, 50, 3, dtype)
     ref = _gaussian_reference(cfgs, seeds, 50, 3, dtype)
-    for name in ("y_clean", "y_obs", "eps"):
+    for name in ("y_clean", "y_obs"):
         assert torch.equal(getattr(got, name), getattr(ref, name)), name
+    assert torch.equal(got.run_eps(), ref.eps)
     assert bool((got.y_obs != got.y_clean).any())
 
 
@@ -108,7 +111,7 @@ def test_init_params_draw_each_runs_stream(init, dtype):
     from featlab.models.cnn import init_params
 
     cfg = fl.TwoLayerCNN(m=3, init=init, bias=init == "torch_default")
-    seeds, sig = [4, 0, 99], [0.01, 0.5, 2.0]
+    seeds, sig = [4, 0, 99, 4, 0], [0.01, 0.5, 2.0, 0.3, 0.5]          # seeds 4 and 0 repeat
     got = init_params(cfg, sig, seeds, 17, dtype)
     for p, (seed, s0) in enumerate(zip(seeds, sig)):
         g = generator(seed, "init")
@@ -135,6 +138,58 @@ def test_run_hash_is_config_hash_with_the_json_cached_per_setting():
         for seed in (0, 7, 123456789):
             assert RunSpec(s, seed).hash == config_hash(s, seed)
     assert RunSpec(a, 0).hash != RunSpec(b, 0).hash
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_shared_gaussian_draws_give_the_per_run_test_metrics(activation):
+    """The runs of a seed share one eps row and are evaluated by one matmul per seed; the test
+    metrics equal those from per-run eps copies (float64), also after dropping runs (select)."""
+    P, m, d, n_test = 24, 3, 15, 200
+    cfg = fl.TwoLayerCNN(m=m, activation=activation)
+    base = _cfgs(flip_test=True)[0]
+    data = [fl.override(fl.Setting(data=base), {"data.mu_norm": 0.5 * p}).data for p in range(P)]
+    seeds = [p % 3 for p in range(P)]
+    shared = te.draw_test("gaussian", data, seeds, n_test, m, torch.float64)
+    assert shared.eps_of is not None and shared.eps.shape[0] == 3
+    per_run = te.TestDraws("gaussian", shared.y_clean, shared.y_obs, eps=shared.run_eps())
+    g = torch.Generator().manual_seed(0)
+    params = {"W": torch.randn(P, 2 * m, d, generator=g, dtype=torch.float64),
+              "b": 0.1 * torch.randn(P, 2 * m, generator=g, dtype=torch.float64)}
+    mu = torch.zeros(P, d, dtype=torch.float64)
+    mu[:, 0] = torch.tensor([c.mu_norm for c in data])
+    sigma_p = torch.ones(P, dtype=torch.float64)
+    orth = torch.tensor([p % 2 == 0 for p in range(P)])
+    keep = torch.tensor([p for p in range(P) if p % 5 != 1])
+    everyone = torch.arange(P)
+    for sel in (everyone, keep):
+        args = ({k: v[sel] for k, v in params.items()}, mu[sel], sigma_p[sel], orth[sel])
+        a = te.test_metrics(cfg, args[0], shared.select(sel), *args[1:])
+        b = te.test_metrics(cfg, args[0], per_run.select(sel), *args[1:])
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-12, atol=1e-12, msg=k)
+    assert float(a["test_error"].std()) > 0                       # the runs really differ
+
+
+def test_runs_sharing_a_seed_draw_once(monkeypatch):
+    """The grid points of one seed (same n, d; ||mu||, sigma_p, flip rate differ) share the
+    data, test and init draws: each stream's generator is built once per seed, not per run."""
+    from featlab.data import signal_noise
+    from featlab.models import cnn
+
+    calls: list[str] = []
+    def counting(seed, stream):
+        calls.append(stream)
+        return generator(seed, stream)
+    for mod in (signal_noise, te, cnn):
+        monkeypatch.setattr(mod, "generator", counting)
+    base = _cfgs()[0]
+    cfgs = [fl.override(fl.Setting(data=base), {"data.mu_norm": mu, "data.flip_p": p}).data
+            for mu in (0.0, 1.0, 4.0) for p in (0.0, 0.2)]                      # 6 runs
+    seeds = [7, 8] * 3
+    sample_batch(cfgs, seeds, "train", torch.float32)
+    te.draw_test("gaussian", cfgs, seeds, 20, 2, torch.float32)
+    cnn.init_params(fl.TwoLayerCNN(m=2), [0.1] * 6, seeds, base.d, torch.float32)
+    assert sorted(calls) == ["data"] * 2 + ["init"] * 2 + ["test-gaussian"] * 2
 
 
 def test_threaded_draws_do_not_depend_on_the_thread_count():

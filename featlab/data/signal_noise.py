@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from featlab.config import SignalNoiseData
-from featlab.rng import for_each_run, generator
+from featlab.rng import for_each_distinct, generator
 
 __all__ = ["PatchBatch", "sample_run", "sample_batch", "two_patch_run", "stack_runs", "signal_vector",
            "noise_form"]
@@ -137,6 +137,17 @@ def two_patch_run(g: torch.Generator, cfg, split: str, y_clean: torch.Tensor, mu
             "mu_class": torch.ones(1, dtype=X.dtype), "noise_idx": (1 - signal_patch)[:, None]}
 
 
+def _draw_key(cfg: SignalNoiseData, seed: int, n: int) -> tuple:
+    """What one run's draws in :func:`sample_batch` depend on besides the chunk's d and dtype:
+    the seed, n and the fields the draw reads. With mu = ||mu|| e_1 the noise does not depend
+    on ||mu|| (the orthogonal projection's direction is e_1 for every ||mu||, 0 included), so
+    the runs of one seed at every ||mu|| share it; a drawn direction makes the whole config
+    part of the key."""
+    return (int(seed), n, cfg.signal_position, cfg.noise, cfg.mu_direction,
+            cfg.sigma_p if cfg.noise == "orthogonal" else None,
+            None if cfg.mu_direction == "e1" else cfg)
+
+
 def sample_batch(cfgs: list[SignalNoiseData], seeds: list[int], split: str,
                  dtype: torch.dtype = torch.float32, n: list[int] | None = None) -> PatchBatch:
     """``stack_runs([sample_run(c, s, c.n, split, dtype) ...])`` for runs that share d, without
@@ -172,7 +183,11 @@ def sample_batch(cfgs: list[SignalNoiseData], seeds: list[int], split: str,
             torch.randint(0, 2, (n_p,), generator=g, out=pos[p, :n_p])
         torch.rand(n_p, generator=g, dtype=torch.float64, out=u[p, :n_p])
 
-    for_each_run(draw, P)
+    for_each_distinct(draw, [_draw_key(c, s, n_p) for c, s, n_p in zip(cfgs, seeds, ns)],
+                      [labels, xi, pos, u, mu])
+    e1 = [p for p, c in enumerate(cfgs) if c.mu_direction == "e1"]
+    if e1:                                              # the copies took their leader's ||mu||
+        mu[e1, 0] = torch.tensor([cfgs[p].mu_norm for p in e1], dtype=dtype)
     mask = (torch.arange(n_max)[None, :] < torch.tensor(ns)[:, None]).to(dtype)   # (P, n)
     scale = torch.tensor([1.0 if c.noise == "orthogonal" else c.sigma_p for c in cfgs], dtype=dtype)
     xi.mul_(scale[:, None, None])                                           # isotropic: sigma_p xi

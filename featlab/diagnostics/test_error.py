@@ -24,15 +24,16 @@ from featlab.config import TwoLayerCNN
 from featlab.data import sample_batch
 from featlab.models.activations import activation_pair
 from featlab.models.cnn import loss_and_grad, readout
-from featlab.rng import for_each_run, generator
+from featlab.rng import distinct_runs, for_each_run, generator
 
 __all__ = ["TestDraws", "draw_test", "test_metrics"]
 
 
 @dataclass
 class TestDraws:
-    """Fixed per-run test randomness. y_clean, y_obs: (P, N); eps: (P, N, 2m) (gaussian) or
-    X: (P, N, K, d) (sample)."""
+    """Fixed per-run test randomness. y_clean, y_obs: (P, N); eps: (U, N, 2m) (gaussian), the
+    distinct draws of the chunk's runs, with ``eps_of`` (P,) the row of run p (None: U = P, row
+    p); or X: (P, N, K, d) (sample)."""
 
     estimator: str
     y_clean: torch.Tensor
@@ -40,38 +41,59 @@ class TestDraws:
     eps: torch.Tensor | None = None
     X: torch.Tensor | None = None
     group: torch.Tensor | None = None            # (P, N) sample group (sample estimator)
+    eps_of: torch.Tensor | None = None           # (P,) int64 row of eps per run (shared draws)
 
     def select(self, keep: torch.Tensor) -> "TestDraws":
         pick = lambda t: None if t is None else t[keep]  # noqa: E731
-        return TestDraws(self.estimator, pick(self.y_clean), pick(self.y_obs), pick(self.eps),
-                         pick(self.X), pick(self.group))
+        eps = self.eps if self.eps_of is not None else pick(self.eps)
+        return TestDraws(self.estimator, pick(self.y_clean), pick(self.y_obs), eps,
+                         pick(self.X), pick(self.group), pick(self.eps_of))
 
     def to(self, device: torch.device | str) -> "TestDraws":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return TestDraws(self.estimator, move(self.y_clean), move(self.y_obs), move(self.eps),
-                         move(self.X), move(self.group))
+                         move(self.X), move(self.group), move(self.eps_of))
+
+    def run_eps(self) -> torch.Tensor | None:
+        """(P, N, 2m): each run's own eps (copies where runs share a draw)."""
+        return self.eps if self.eps_of is None or self.eps is None else self.eps[self.eps_of]
+
+
+#: share a seed's Gaussian test draws when the chunk has at least this many runs per seed
+#: (below it the per-run batched matmul is faster than a loop over the seeds)
+SHARE_MIN_RUNS = 4
 
 
 def draw_test(estimator: str, data_cfgs: list, seeds: list[int], n_test: int, m: int,
               dtype: torch.dtype) -> TestDraws:
-    """Draw each run's test randomness from its own streams (chunk-independent)."""
+    """Draw each run's test randomness from its own streams (chunk-independent). The Gaussian
+    draws depend on the seed only (stream "test-gaussian"), so the runs of one seed (a grid's
+    points) share one (N, 2m) draw: ``eps`` holds one row per distinct seed and ``eps_of`` maps
+    runs to rows, which :func:`_gaussian_outputs` uses as one matmul per seed."""
     if estimator == "sample":
         batch = sample_batch(data_cfgs, seeds, "test", dtype, [n_test] * len(seeds))
         return TestDraws("sample", batch.y_clean, batch.y, X=batch.X, group=batch.group)
     P = len(seeds)
-    labels = torch.empty(P, n_test, dtype=torch.long)
-    u = torch.empty(P, n_test, dtype=torch.float64)
-    eps = torch.empty(P, n_test, 2 * m, dtype=dtype)
-    def draw(p: int) -> None:                           # run p's stream, into its slices
-        g = generator(seeds[p], "test-gaussian")
-        torch.randint(0, 2, (n_test,), generator=g, out=labels[p])
-        torch.rand(n_test, generator=g, dtype=torch.float64, out=u[p])
-        torch.randn(n_test, 2 * m, generator=g, dtype=dtype, out=eps[p])
+    src, leaders = distinct_runs([int(s) for s in seeds])
+    U = len(leaders)
+    labels = torch.empty(U, n_test, dtype=torch.long)
+    u = torch.empty(U, n_test, dtype=torch.float64)
+    eps = torch.empty(U, n_test, 2 * m, dtype=dtype)
+    def draw(i: int) -> None:                           # run leaders[i]'s stream, into row i
+        g = generator(seeds[leaders[i]], "test-gaussian")
+        torch.randint(0, 2, (n_test,), generator=g, out=labels[i])
+        torch.rand(n_test, generator=g, dtype=torch.float64, out=u[i])
+        torch.randn(n_test, 2 * m, generator=g, dtype=dtype, out=eps[i])
 
-    for_each_run(draw, P)
-    y = labels.to(dtype) * 2 - 1                                            # (P, N)
+    for_each_run(draw, U)
+    row = {p: i for i, p in enumerate(leaders)}
+    eps_of = torch.tensor([row[s] for s in src])                            # (P,)
+    y = labels[eps_of].to(dtype) * 2 - 1                                    # (P, N)
     flip = torch.tensor([c.flip_p if c.flip_test else 0.0 for c in data_cfgs], dtype=torch.float64)
-    return TestDraws("gaussian", y, torch.where(u < flip[:, None], -y, y), eps=eps)
+    y_obs = torch.where(u[eps_of] < flip[:, None], -y, y)
+    if P < SHARE_MIN_RUNS * U:                          # few runs per seed: per-run rows
+        return TestDraws("gaussian", y, y_obs, eps=eps[eps_of] if U < P else eps)
+    return TestDraws("gaussian", y, y_obs, eps=eps, eps_of=eps_of)
 
 
 def _sqrt_psd(S: torch.Tensor) -> torch.Tensor:
@@ -87,6 +109,31 @@ def _unit(mu: torch.Tensor) -> torch.Tensor:
     e1 = torch.zeros_like(mu)
     e1[:, 0] = 1
     return torch.where(norm > 0, mu / norm.clamp_min(1e-300), e1)
+
+
+def _noise_readout(cfg: TwoLayerCNN, eps: torch.Tensor, L: torch.Tensor, b: torch.Tensor,
+                   s: torch.Tensor) -> torch.Tensor:
+    """The noise patch's readout sum_k s_k sigma(z_k + b_k), z = L eps: eps (P, N, 2m), L
+    (P, 2m, 2m), b (P, 2m), s (2m,) -> (P, N)."""
+    z = torch.bmm(eps, L.transpose(1, 2)).add_(b[:, None, :])              # (P, N, 2m)
+    h = z.relu_() if cfg.activation == "relu" else activation_pair(cfg)(z)[0]  # in place
+    return h @ s
+
+
+def _shared_noise_readout(cfg: TwoLayerCNN, eps: torch.Tensor, eps_of: torch.Tensor,
+                          L: torch.Tensor, b: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """:func:`_noise_readout` for runs that share eps rows (eps (U, N, 2m), eps_of (P,)): per
+    row u, one (N, 2m) x (2m, R 2m) matmul for its R runs (z[r, i] = L_r eps_u[i]) instead of
+    R small ones, and no per-run copy of eps. -> (P, N)."""
+    P, M = L.shape[0], L.shape[1]
+    out = torch.empty(P, eps.shape[1], dtype=eps.dtype, device=eps.device)
+    for row in torch.unique(eps_of).tolist():
+        runs = (eps_of == row).nonzero().squeeze(1)                         # (R,)
+        Lt = L[runs].permute(2, 0, 1).reshape(M, -1)                        # (2m, R 2m): L_r^T
+        z = (eps[row] @ Lt).view(-1, runs.numel(), M).add_(b[runs])         # (N, R, 2m)
+        h = z.relu_() if cfg.activation == "relu" else activation_pair(cfg)(z)[0]
+        out[runs] = (h @ s).T                                               # (R, N)
+    return out
 
 
 def _gaussian_outputs(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], draws: TestDraws,
@@ -110,9 +157,10 @@ def _gaussian_outputs(cfg: TwoLayerCNN, params: dict[str, torch.Tensor], draws: 
     L = _sqrt_psd(sigma).to(dtype)                                          # L L^T = Sigma
     act = activation_pair(cfg)
     s = readout(cfg, 2, dtype, b.device)
-    z_noise = torch.bmm(draws.eps, L.transpose(1, 2)).add_(b[:, None, :])   # (P, N, 2m)
-    h = z_noise.relu_() if cfg.activation == "relu" else act(z_noise)[0]    # in place: no copies
-    f_noise = h @ s                                                         # (P, N)
+    if draws.eps_of is None:
+        f_noise = _noise_readout(cfg, draws.eps, L, b, s)                   # (P, N)
+    else:
+        f_noise = _shared_noise_readout(cfg, draws.eps, draws.eps_of, L, b, s)
     Wmu = (Wu * mu64.norm(dim=1, keepdim=True)).to(dtype)                  # (P, 2m) W mu
     z_sig = torch.stack([Wmu + b, -Wmu + b], 1)                             # (P, 2, 2m) y = +1, -1
     f_sig = act(z_sig)[0] @ s                                               # (P, 2)

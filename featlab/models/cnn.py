@@ -27,7 +27,7 @@ import torch
 
 from featlab.config import TwoLayerCNN
 from featlab.models.activations import activation_pair
-from featlab.rng import for_each_run, generator
+from featlab.rng import for_each_distinct, generator
 
 __all__ = ["FAMILY", "init", "apply", "param_groups", "init_params", "class_signs", "readout", "preacts", "output_from_preacts",
            "loss_and_grad", "loss_from_preacts", "logistic", "loss_autograd", "second_layer_scale"]
@@ -78,7 +78,7 @@ def init_params(cfg: TwoLayerCNN, sigma_0: list[float], seeds: list[int], d: int
             torch.rand(M, d, generator=g, dtype=dtype, out=W[p])
             torch.rand(M, generator=g, dtype=dtype, out=b[p])
 
-    for_each_run(draw, P)
+    for_each_distinct(draw, [int(s) for s in seeds], [W, b])   # a seed's init, once per chunk
     if normal:
         W.mul_(torch.tensor(sigma_0, dtype=dtype)[:, None, None])
         return {"W": W, "b": b.zero_()}
