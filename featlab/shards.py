@@ -82,13 +82,14 @@ def chunk_tables(sweep_id: str, result: Any, prov: dict[str, Any],
     runs = result.runs
     run_ids = [f"{sweep_id}:{r.hash}" for r in runs]
     P = len(runs)
-    per_setting: dict[int, tuple[str, list]] = {}              # id(setting) -> (JSON, params rows)
+    per_setting: dict[int, tuple[str, tuple]] = {}             # id(setting) -> (JSON, params block)
     for r in runs:
         if id(r.setting) not in per_setting:
-            flat = flatten(r.setting).items()
-            per_setting[id(r.setting)] = (json.dumps(to_dict(r.setting)),
-                                          [(k, float(v) if _num(v) else None,
-                                            None if _num(v) else str(v)) for k, v in flat])
+            flat = list(flatten(r.setting).items())
+            per_setting[id(r.setting)] = (json.dumps(to_dict(r.setting)), (
+                np.array([k for k, _ in flat], dtype=object),
+                np.array([float(v) if _num(v) else np.nan for _, v in flat]),
+                np.array([None if _num(v) else str(v) for _, v in flat], dtype=object)))
     points: dict[Any, str] = {}
 
     def point_json(point: tuple) -> str:
@@ -108,9 +109,7 @@ def chunk_tables(sweep_id: str, result: Any, prov: dict[str, Any],
         "config": [per_setting[id(r.setting)][0] for r in runs],
         **prov, "started_at": started_at or _now(), "finished_at": _now(),
     })
-    par = [(rid, *row) for rid, r in zip(run_ids, runs) for row in per_setting[id(r.setting)][1]]
-    par += [(rid, "seed", float(r.seed), None) for rid, r in zip(run_ids, runs)]
-    params = pd.DataFrame(par, columns=["run_id", "name", "value", "text"])
+    params = _params_rows(run_ids, runs, per_setting)
     names_f = list(result.final)
     vals_f = (np.concatenate([np.asarray(result.final[k], dtype=float) for k in names_f])
               if names_f and P else np.zeros(0))
@@ -130,6 +129,23 @@ def chunk_tables(sweep_id: str, result: Any, prov: dict[str, Any],
     })
     metrics["value"] = metrics["value"].astype(float).where(np.isfinite(metrics["value"].astype(float)))
     return {"runs": run_rows, "params": params, "summary": summary, "metrics": metrics}
+
+
+def _params_rows(run_ids: list[str], runs: list, per_setting: dict[int, tuple[str, tuple]]
+                 ) -> pd.DataFrame:
+    """The params table of a chunk: each run's flattened setting (one block per distinct
+    setting, repeated for its runs), then one ``seed`` row per run; value NULL for text fields."""
+    blocks = [per_setting[id(r.setting)][1] for r in runs]
+    counts = [len(b[0]) for b in blocks]
+    P = len(runs)
+    cat = lambda i, extra: np.concatenate([b[i] for b in blocks] + [extra]) if P else extra  # noqa: E731
+    return pd.DataFrame({
+        "run_id": np.concatenate([np.repeat(np.asarray(run_ids, dtype=object), counts),
+                                  np.asarray(run_ids, dtype=object)]) if P else [],
+        "name": cat(0, np.full(P, "seed", dtype=object)),
+        "value": cat(1, np.asarray([float(r.seed) for r in runs])),
+        "text": cat(2, np.full(P, None, dtype=object)),
+    }, columns=["run_id", "name", "value", "text"])
 
 
 def write_shard(root: str | Path, sweep_id: str, sid: str, tables: dict[str, pd.DataFrame]) -> Path:
