@@ -214,6 +214,64 @@ def grad_fn_of(fam, model_cfg, task, vmap: bool = False) -> Callable:
     return vmap_loss_and_grad(fam, model_cfg, task)
 
 
+class _Record:
+    """What a chunk logs: the log steps of each step budget, every logged (run, step, metrics)
+    row, each run's final metrics, stop step and divergence flag (host-side numpy)."""
+
+    def __init__(self, s0: Setting, budgets: list[int], P: int, names: list[str]) -> None:
+        self.names = names
+        self.logs: dict[int, list[int]] = {}        # step -> the budgets that log at it
+        for budget in sorted(set(budgets)):
+            for step in log_schedule(budget, s0.train.log_schedule, s0.train.log_points):
+                self.logs.setdefault(step, []).append(budget)
+        self.stopped_at, self.diverged = np.full(P, -1), np.zeros(P, dtype=bool)
+        self.final = {k: np.full(P, np.nan) for k in names}
+        self.run: list[np.ndarray] = []
+        self.step: list[np.ndarray] = []
+        self.vals: dict[str, list[np.ndarray]] = {k: [] for k in names}
+
+    def due(self, t: int, steps: torch.Tensor, stop: torch.Tensor) -> torch.Tensor:
+        """(L,) bool: the runs to log at step t (those whose budget logs now, and those stopping)."""
+        due = stop.clone()
+        if t in self.logs:
+            due |= torch.isin(steps, torch.tensor(self.logs[t], device=steps.device))
+        return due
+
+    def add(self, t: int, got: np.ndarray, newly: np.ndarray, vals: dict[str, torch.Tensor]) -> None:
+        """Log runs ``got`` (chunk ids) at step t; those in ``newly`` stop here (final values)."""
+        self.run.append(got)
+        self.step.append(np.full(len(got), t))
+        for k in self.names:
+            v = vals[k].detach().to(torch.float64).cpu().numpy()
+            self.vals[k].append(v)
+            self.final[k][got[newly]] = v[newly]
+
+    def stopped(self, t: int, ids: torch.Tensor, stop: torch.Tensor, ok: torch.Tensor) -> None:
+        stop_np, ids_np = stop.cpu().numpy(), ids.cpu().numpy()
+        self.stopped_at[ids_np[stop_np]] = t
+        self.diverged[ids_np[stop_np & ~ok.cpu().numpy()]] = True
+
+    def result(self, runs: list[RunSpec], wall_s: float, device: str) -> ChunkResult:
+        return ChunkResult.from_log(runs, self.diverged, self.stopped_at, self.final, self.run,
+                                    self.step, self.vals, wall_s=wall_s, device=device)
+
+
+def _apply_updates(params: dict, updates: dict, active: torch.Tensor | None,
+                   limits: dict[str, int], groups: dict[str, str], t: int, T: int) -> None:
+    """params[k] += updates[k] for the active runs (``active`` None: every run, in place); a
+    group trained for its first k steps only (``limits``) is left alone from step k on."""
+    for k, u in updates.items():
+        if t >= limits.get(groups.get(k), T + 1):
+            continue
+        W = params[k]
+        if active is not None:                          # frozen runs keep their parameters
+            params[k] = torch.where(active.reshape(-1, *([1] * (u.dim() - 1))), W + u, W)
+        elif u.shape == W.shape and u.dtype == W.dtype:
+            W.add_(u)                                   # no run frozen: in place, same numbers
+        else:
+            params[k] = W + u
+
+
 def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 on_step: Callable[[int, int], None] | None = None,
                 vmap: bool = False) -> ChunkResult:
@@ -228,19 +286,12 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
     grad_fn = grad_fn_of(fam, s0.model, task, vmap)
     mix_labels = task.mix_labels(task.out_dim(s0.data))
     probes = generic_probes(s0)
-    names = metric_names(s0)
+    rec = _Record(s0, hp["steps"].tolist(), P, metric_names(s0))
     opt_state = opt.init(params)
     limits = fam.train_steps(s0.model) if fam.train_steps is not None else {}
     W0 = {k: v.clone() for k, v in params.items()}
     ids = torch.arange(P, device=device)
     T = int(hp["steps"].max())
-    logs: dict[int, list[int]] = {}
-    for budget in sorted(set(hp["steps"].tolist())):
-        for step in log_schedule(budget, s0.train.log_schedule, s0.train.log_points):
-            logs.setdefault(step, []).append(budget)
-    stopped_at, diverged = np.full(P, -1), np.zeros(P, dtype=bool)
-    final = {k: np.full(P, np.nan) for k in names}
-    rec_run, rec_step, rec_vals = [], [], {k: [] for k in names}
     frozen = torch.zeros(P, dtype=torch.bool, device=device)
     n_frozen = 0                                    # runs in ``frozen`` (a host count: no sync)
     n = data["X"].shape[1]
@@ -261,7 +312,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         batch = SimpleNamespace(X=X_t, y=y_t, mask=ones)
         loss, f, grads = step_gradient(s0.model, strategy, params, batch, weight, hp, t,
                                        need_grad=t < T, grad_fn=grad_fn, mix_labels=mix_labels)
-        due_now = t in logs
+        due_now = t in rec.logs
         if stochastic and (due_now or thresholds):
             loss, f, _ = grad_fn(s0.model, params, data[X_eval], data[y_eval], eval_w, False)
         ok = torch.isfinite(loss) & torch.isfinite(f.reshape(L, -1)).all(1)
@@ -271,10 +322,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         if n_frozen:
             stop &= ~frozen
         if due_now or bool(stop.any()):                 # else nothing to log or stop: one sync
-            due = stop.clone()
-            if due_now:
-                due |= torch.isin(hp["steps"], torch.tensor(logs[t], device=device))
-            rows = torch.nonzero(due & ~frozen).squeeze(1)
+            rows = torch.nonzero(rec.due(t, hp["steps"], stop) & ~frozen).squeeze(1)
             if len(rows):
                 sub = lambda tree: tree_select(tree, rows)  # noqa: E731
                 ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
@@ -283,17 +331,8 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 vals: dict[str, torch.Tensor] = {}
                 for probe in probes:
                     vals.update(probe.compute(ctx))
-                got = ids[rows].cpu().numpy()
-                newly = stop[rows].cpu().numpy()
-                rec_run.append(got)
-                rec_step.append(np.full(len(got), t))
-                for k in names:
-                    v = vals[k].detach().to(torch.float64).cpu().numpy()
-                    rec_vals[k].append(v)
-                    final[k][got[newly]] = v[newly]
-            stop_np, ids_np = stop.cpu().numpy(), ids.cpu().numpy()
-            stopped_at[ids_np[stop_np]] = t
-            diverged[ids_np[stop_np & ~ok.cpu().numpy()]] = True
+                rec.add(t, ids[rows].cpu().numpy(), stop[rows].cpu().numpy(), vals)
+            rec.stopped(t, ids, stop, ok)
             frozen |= stop
             n_frozen = int(frozen.sum())
         if n_frozen == L or t == T:
@@ -304,18 +343,7 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
             opt_state, grads = tree_select(opt_state, keep), tree_select(grads, keep)
             ids, frozen, n_frozen = ids[keep], frozen[keep], 0
         updates, opt_state = opt.update(grads, opt_state, params, t)
-        active = (~frozen) if n_frozen else None
-        for k, u in updates.items():                    # frozen runs keep their parameters
-            if t >= limits.get(groups.get(k), T + 1):   # a group trained for its first k steps
-                continue
-            W = params[k]
-            if active is not None:
-                params[k] = torch.where(active.reshape(-1, *([1] * (u.dim() - 1))), W + u, W)
-            elif u.shape == W.shape and u.dtype == W.dtype:
-                W.add_(u)                               # no run frozen: in place, same numbers
-            else:
-                params[k] = W + u
+        _apply_updates(params, updates, (~frozen) if n_frozen else None, limits, groups, t, T)
         if on_step is not None:
             on_step(t, T)
-    return ChunkResult.from_log(runs, diverged, stopped_at, final, rec_run, rec_step, rec_vals,
-                                 wall_s=time.perf_counter() - t_start, device=str(device))
+    return rec.result(runs, time.perf_counter() - t_start, str(device))
