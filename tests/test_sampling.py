@@ -77,16 +77,19 @@ def test_vectorized_gaussian_test_draws_are_the_per_run_draws(dtype, seeds):
     assert bool((got.y_obs != got.y_clean).any())
 
 
-def test_a_run_in_a_large_chunk_equals_the_run_alone():
+@pytest.mark.parametrize("seed_of", [lambda i: i, lambda i: i // 13], ids=["distinct", "per-grid"])
+def test_a_run_in_a_large_chunk_equals_the_run_alone(seed_of):
     """float64, the official model on the span path: a chunk of 600 runs (one structural group,
-    planned as one chunk) gives each run the numbers it gets alone."""
+    planned as one chunk) gives each run the numbers it gets alone; "per-grid": the 13 ||mu||
+    values of a seed share its draws in the chunk (and its Gaussian test readout is one matmul
+    per seed), while alone every run draws its own."""
     s = fl.override(small_setting(), {
         "data.n": 6, "data.d": 40, "data.n_test": 64, "model.m": 2, "model.activation": "relu",
         "model.bias": True, "model.second_layer": "1", "model.init": "torch_default",
         "model.patch_reduce": "mean", "data.noise": "isotropic", "data.signal_position": "random",
         "data.flip_p": 0.1, "data.flip_test": True, "optim.lr": 0.1, "train.steps": 12,
         "train.log_points": 3})
-    runs = [RunSpec(fl.override(s, {"data.mu_norm": 0.25 * (i % 13)}), i) for i in range(600)]
+    runs = [RunSpec(fl.override(s, {"data.mu_norm": 0.25 * (i % 13)}), seed_of(i)) for i in range(600)]
     chunks = plan_chunks(runs)
     assert len(chunks) == 1, "the span path plans thousands of runs per chunk"
     big = train_chunk(runs)
