@@ -367,6 +367,15 @@ class OptimConfig:
     xi ~ N(0, I) from each run's own counter-based stream (unadjusted Langevin dynamics; its
     stationary law is close to exp(-L(W) / temperature) for small lr). ``temperature`` is a
     per-run hyperparameter.
+
+    ``wd_scaling``: how a parameter group's parametrization lr multiplier m_g (the muP and
+    mean-field rows, ``model.parametrization``) meets ``weight_decay``. ``lr`` (default): m_g
+    scales the whole step, decay included (decay per step lr m_g wd). ``mean_field``: m_g scales
+    only the loss gradient (decay per step lr wd in every group). The second is the gradient flow
+    of L + (wd/2) ||theta||^2 whose width limit exists: in the mean-field row a neuron's loss
+    gradient carries a factor 1/N that m_g = N/N_0 undoes, while its own decay term does not, so
+    under ``lr`` the decay per step grows like N and wide nets are regularized ever harder.
+    ``optim.group_lr`` multipliers scale the whole step in both cases.
     """
 
     name: Literal["gd", "sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "sign_gd",
@@ -388,9 +397,11 @@ class OptimConfig:
     mixup_lambda: float = 0.0
     group_lr: str = added("")
     temperature: float = added(0.0)
+    wd_scaling: Literal["lr", "mean_field"] = added("lr")
 
     def __post_init__(self) -> None:
         group_lr_multipliers(self.group_lr)
+        _check_choice("optim.wd_scaling", self.wd_scaling, ("lr", "mean_field"))
         _check(_finite(self.temperature) and self.temperature >= 0, "optim.temperature",
                self.temperature, "use a finite Langevin temperature >= 0 (0 = plain GD)")
         _check(_finite(self.lr) and self.lr > 0, "optim.lr", self.lr,

@@ -20,7 +20,10 @@ training and 200 test samples per run), a three-layer ReLU MLP without biases in
 abc row (``model.parametrization="mf"``: W^1 = theta^1, W^2 = w^{-1/2} theta^2, W^3 = w^{-1}
 theta^3, lr multiplier w with w = N / N_0, TP IV Def. 3.1; equal to SP at N_0 = 64), the
 one-hot MSE loss sum_c (f_c - 1[c = y])^2 (``data.loss="mse"``), full-batch GD with lr 0.1 and
-weight decay 1e-2, 1500 steps logged on a 24-point log grid; widths 64 and 256, 3 seeds
+weight decay 1e-2 whose step is lr wd in every layer (``optim.wd_scaling="mean_field"``: the lr
+multiplier w scales the loss gradient only; before session 9 it scaled the decay too, and the
+width-1024 digits nets of the paper preset, decayed 16x harder per step, lost their fit after
+step ~20: CHECKS.md), 1500 steps logged on a 24-point log grid; widths 64 and 256, 3 seeds
 (paper: widths 64, 256, 1024, 6 seeds, 3000 steps; not run here: a 150-step smoke run of one
 width-1024 seed took 38 s on the shared 2-core machine, reached zero training error without
 diverging and its NC1 had fallen 3.3x by step 150). Featlab's mapping of Wu & Mondelli's model
@@ -127,7 +130,7 @@ def _setting(steps: int) -> Setting:
                                  loss="mse"),
         model=MLP(depth=3, width=BASE_WIDTH, activation="relu", bias=False, parametrization="mf",
                   base_width=BASE_WIDTH),
-        optim=OptimConfig(name="gd", lr=0.1, weight_decay=1e-2),
+        optim=OptimConfig(name="gd", lr=0.1, weight_decay=1e-2, wd_scaling="mean_field"),
         train=TrainConfig(steps=steps, log_schedule="log", log_points=24),
     )
 

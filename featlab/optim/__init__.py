@@ -10,6 +10,8 @@ and returns a :class:`Transform`. Stochastic optimizers (``langevin``) also read
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Callable
 
 import torch
@@ -87,11 +89,22 @@ def build_grouped(cfg, hparams: dict[str, torch.Tensor], groups: dict[str, str],
     :func:`build` itself (one transform, bit-identical to the ungrouped optimizer)."""
     from featlab.config import group_lr_multipliers
 
-    mult = dict(multipliers or {})
+    param = dict(multipliers or {})
+    mult = dict(param)
     for g, m in group_lr_multipliers(getattr(cfg, "group_lr", "")).items():
         mult[g] = mult.get(g, 1.0) * m
     labels = set(groups.values())
     if all(mult.get(g, 1.0) == 1.0 for g in labels):
         return build(cfg, hparams)
-    return partition(groups, {g: build(cfg, {**hparams, "lr": hparams["lr"] * mult.get(g, 1.0)})
+    return partition(groups, {g: build(_group_cfg(cfg, param.get(g, 1.0)),
+                                       {**hparams, "lr": hparams["lr"] * mult.get(g, 1.0)})
                               for g in labels})
+
+
+def _group_cfg(cfg, m: float):
+    """``cfg`` for a group whose parametrization lr multiplier is m: with
+    ``wd_scaling="mean_field"`` its weight decay is wd / m, so the decay per step stays lr wd
+    (:class:`featlab.config.OptimConfig`)."""
+    if getattr(cfg, "wd_scaling", "lr") != "mean_field" or not cfg.weight_decay or m == 1.0:
+        return cfg
+    return dataclasses.replace(cfg, weight_decay=cfg.weight_decay / m)
