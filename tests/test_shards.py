@@ -250,3 +250,21 @@ def test_status_and_ingest_commands(tmp_path):
     assert res.exit_code == 0 and "ingested 0 runs" in res.output
     res = CliRunner().invoke(app, ["status", "nope", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown sweep" in res.output
+
+
+@pytest.mark.slow
+def test_two_sweeps_write_one_store_at_once(tmp_path):
+    """Two `featlab run` processes, different sweeps (seed offsets 0 and 100), into one results
+    folder at the same time: both finish, every run of each is stored once, none is lost."""
+    procs = [subprocess.Popen([*EXE, *SWEEP_ARGS, "--seed-offset", str(k), "--out", str(tmp_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+             for k in (0, 100)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+        assert "trained 24/24 runs" in out.replace("\n", " ")
+    with Store(tmp_path, read_only=True) as store:
+        assert _counts(store) == {"runs": 0, "metrics": 0, "summary": 0, "n": 48}
+        per = store.sql("SELECT sweep_id, count(*) AS n, min(seed) AS lo FROM runs GROUP BY 1 ORDER BY lo")
+    assert per["n"].tolist() == [24, 24] and per["lo"].tolist() == [0, 100]
+    assert not list((tmp_path / "shards").glob("*/[!_.]*")), "every shard was ingested"
