@@ -146,12 +146,17 @@ def _movement_names(setting) -> tuple[str, ...]:
     return tuple(f"weight_movement_{g}" for g in dict.fromkeys(groups.values()))
 
 
+def _sq_norm(x: torch.Tensor) -> torch.Tensor:
+    """(P,) squared Frobenius norm per run, accumulated in float64 (no float64 copy of x)."""
+    return torch.linalg.vector_norm(x.flatten(1), dim=1, dtype=torch.float64) ** 2
+
+
 def _movement(ctx) -> dict[str, torch.Tensor]:
     out = {}
     for g in dict.fromkeys(ctx.groups.values()):
         keys = [k for k, lab in ctx.groups.items() if lab == g]
-        num = sum((ctx.params[k] - ctx.W0[k]).double().flatten(1).pow(2).sum(1) for k in keys)
-        den = sum(ctx.W0[k].double().flatten(1).pow(2).sum(1) for k in keys)
+        num = sum(_sq_norm(ctx.params[k] - ctx.W0[k]) for k in keys)
+        den = sum(_sq_norm(ctx.W0[k]) for k in keys)
         out[f"weight_movement_{g}"] = (num / den).sqrt()
     return out
 

@@ -324,10 +324,12 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
         if due_now or bool(stop.any()):                 # else nothing to log or stop: one sync
             rows = torch.nonzero(rec.due(t, hp["steps"], stop) & ~frozen).squeeze(1)
             if len(rows):
-                sub = lambda tree: tree_select(tree, rows)  # noqa: E731
+                every = len(rows) == L                  # then the probes see the tensors as they are
+                sub = lambda tree: tree if every else tree_select(tree, rows)  # noqa: E731
                 ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
-                                      W0=sub(W0), groups=groups, data=sub(data), loss=loss[rows],
-                                      f=f[rows], hp=sub(hp), step=t)
+                                      W0=sub(W0), groups=groups, data=sub(data),
+                                      loss=loss if every else loss[rows],
+                                      f=f if every else f[rows], hp=sub(hp), step=t)
                 vals: dict[str, torch.Tensor] = {}
                 for probe in probes:
                     vals.update(probe.compute(ctx))
