@@ -65,6 +65,10 @@ sigma_p = 1, p = 0.1; our choices, the paper's experiment settings could not be 
   n_test = 1000.
 - ``small-angle``: ``quick`` at theta = pi/6 (a, b at 30 degrees), ||mu|| in 2.5..40.
 
+Another d grid: ``featlab run meng2024-xor-phase --dump-config > g.toml``, edit the zipped axis
+``"data.d,optim.lr"`` (lr = 400 / d at n = m = 20, sigma_p = 1) and ``featlab sweep g.toml``;
+``--grid data.d=...`` and ``--set data.d=...`` are refused (the lr moves with d).
+
 Measured (see CHECKS.md, "meng2024-xor-phase: the step size, not the law"): with the constant
 lr 1 of the earlier presets the slope was 0.320 +- 0.058 (quick, 6 seeds) and 0.379 +- 0.035
 (10 ||mu|| x 8 d from 566 to 6400, 8 seeds, n_test = 2000), +3.7 s.e. from 1/4. With the step
