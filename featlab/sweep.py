@@ -56,8 +56,9 @@ def _check_axes_disjoint(grid: tuple) -> None:
             if f in owner:
                 raise ConfigError(f"grid axes {owner[f]!r} and {key!r} both set {f}: a zipped "
                                   f"axis moves its fields together; replace the axis "
-                                  f"{owner[f]!r} (from Python: Sweep.with_grid) instead of "
-                                  f"adding {key!r}")
+                                  f"{owner[f]!r} instead of adding {key!r} (from Python: "
+                                  f"Sweep.with_grid; from the CLI: edit it in the sweep file "
+                                  f"that --dump-config prints)")
             owner[f] = key
 
 

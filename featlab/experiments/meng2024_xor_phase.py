@@ -67,7 +67,9 @@ sigma_p = 1, p = 0.1; our choices, the paper's experiment settings could not be 
 
 Another d grid: ``featlab run meng2024-xor-phase --dump-config > g.toml``, edit the zipped axis
 ``"data.d,optim.lr"`` (lr = 400 / d at n = m = 20, sigma_p = 1) and ``featlab sweep g.toml``;
-``--grid data.d=...`` and ``--set data.d=...`` are refused (the lr moves with d).
+``--grid data.d=...`` and ``--set data.d=...`` are refused (the lr moves with d). The axis's
+lr is computed for n = m = 20 and sigma_p = 1: after ``--set data.n=...``, ``model.m`` or
+``data.sigma_p`` the step is no longer one noise unit; edit the axis the same way.
 
 Measured (see CHECKS.md, "meng2024-xor-phase: the step size, not the law"): with the constant
 lr 1 of the earlier presets the slope was 0.320 +- 0.058 (quick, 6 seeds) and 0.379 +- 0.035
@@ -75,7 +77,10 @@ lr 1 of the earlier presets the slope was 0.320 +- 0.058 (quick, 6 seeds) and 0.
 rule the same grids measure 0.256 +- 0.048 and 0.286 +- 0.032, and at d = 3200 the n-exponent
 d log||mu|| / d log n is -0.289 +- 0.087 (n = 12..52; the law says -1/4, a signal-vs-noise race
 -1/2). The quick preset (16 seeds) passes: 0.209 +- 0.030 on seeds 0-15 and 0.240 +- 0.020 on
-fresh seeds 1000-1015 (power >= 0.89 against 0, 1/8, 1/2).
+fresh seeds 1000-1015 (power >= 0.89 against 0, 1/8, 1/2). Not settled: beyond d ~ 2000 the
+exponent depends on the init scale. On d in {2400, 4800, 9600} x n in {20, 32, 48} it is
+0.335 +- 0.022 at sigma_0 = 0.01 (sigma_0 sigma_p sqrt(d) = 0.5-1) and 0.163 +- 0.024 at
+sigma_0 = 1e-3. So the paper preset (d up to 12800) is not expected to pin 1/4 at sigma_0 = 0.01.
 """
 
 from __future__ import annotations
