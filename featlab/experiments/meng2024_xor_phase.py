@@ -80,7 +80,9 @@ d log||mu|| / d log n is -0.289 +- 0.087 (n = 12..52; the law says -1/4, a signa
 fresh seeds 1000-1015 (power >= 0.89 against 0, 1/8, 1/2). Not settled: beyond d ~ 2000 the
 exponent depends on the init scale. On d in {2400, 4800, 9600} x n in {20, 32, 48} it is
 0.335 +- 0.022 at sigma_0 = 0.01 (sigma_0 sigma_p sqrt(d) = 0.5-1) and 0.163 +- 0.024 at
-sigma_0 = 1e-3. So the paper preset (d up to 12800) is not expected to pin 1/4 at sigma_0 = 0.01.
+sigma_0 = 1e-3. On d in {3200, 6400, 12800} (n = 20) it is 0.478 +- 0.058 at sigma_0 = 0.01 and
+0.164 +- 0.056 at 1e-3. So the paper preset (d up to 12800, sigma_0 = 0.01) is not expected to
+pin 1/4.
 """
 
 from __future__ import annotations
