@@ -71,7 +71,7 @@ Another d grid: ``featlab run meng2024-xor-phase --dump-config > g.toml``, edit 
 lr is computed for n = m = 20 and sigma_p = 1: after ``--set data.n=...``, ``model.m`` or
 ``data.sigma_p`` the step is no longer one noise unit; edit the axis the same way.
 
-Measured (see CHECKS.md, "meng2024-xor-phase: the step size, not the law"): with the constant
+Measured (see CHECKS.md, "meng2024-xor-phase: the step size and the init scale"): with the constant
 lr 1 of the earlier presets the slope was 0.320 +- 0.058 (quick, 6 seeds) and 0.379 +- 0.035
 (10 ||mu|| x 8 d from 566 to 6400, 8 seeds, n_test = 2000), +3.7 s.e. from 1/4. With the step
 rule the same grids measure 0.256 +- 0.048 and 0.286 +- 0.032, and at d = 3200 the n-exponent
