@@ -47,6 +47,21 @@ def _expand(key: str, value: Any) -> dict[str, Any]:
     return dict(zip(keys, value))
 
 
+def _check_axes_disjoint(grid: tuple) -> None:
+    """Two axes may not set one field (e.g. ``data.d`` next to a zipped ``data.d,optim.lr``):
+    the later axis would silently overwrite the earlier one's value in every run."""
+    owner: dict[str, str] = {}
+    for key, _ in grid:
+        for f in key.split(","):
+            if f in owner:
+                raise ConfigError(f"grid axes {owner[f]!r} and {key!r} both set {f}: a zipped "
+                                  f"axis moves its fields together; replace the axis "
+                                  f"{owner[f]!r} instead of adding {key!r} (from Python: "
+                                  f"Sweep.with_grid; from the CLI: edit it in the sweep file "
+                                  f"that --dump-config prints)")
+            owner[f] = key
+
+
 @dataclass(frozen=True)
 class Sweep:
     """Base setting x grid (ordered axes) x seeds.
@@ -65,6 +80,7 @@ class Sweep:
             raise ConfigError(f"seeds={self.seeds!r} is invalid: use an integer >= 1")
         if not isinstance(self.seed_offset, int) or self.seed_offset < 0:
             raise ConfigError(f"seed_offset={self.seed_offset!r} is invalid: use an integer >= 0")
+        _check_axes_disjoint(self.grid)
         for key, values in self.grid:   # validate axis keys and every value eagerly
             for v in values:
                 override(self.setting, _expand(key, v))

@@ -24,9 +24,6 @@ def test_every_experiment_declares_two_controls_and_criteria():
 #: experiments whose quick preset FAILS its own check: a measured discrepancy with the paper,
 #: recorded in CHECKS.md, not a broken test. Strict: if the check starts to pass, this fails too.
 KNOWN_FAILURES: dict[str, str] = {   # name -> why its quick preset fails its own check (CHECKS.md)
-    "meng2024-xor-phase": "XOR boundary slope 0.320 +- 0.058 passes, but its power against 1/8 is "
-                          "0.20 (< 0.8) at 6 seeds; a larger grid measures 0.379 +- 0.035, +3.7 "
-                          "s.e. from 1/4. CHECKS.md",
 }
 
 

@@ -133,6 +133,22 @@ def test_zipped_axis_moves_fields_together():
     assert {(r.setting.optim.name, r.setting.optim.lr) for r in runs} == {("gd", 0.3), ("adam", 0.01)}
 
 
+def test_two_axes_that_set_one_field_are_refused():
+    """A plain axis next to a zipped one that moves the same field would overwrite it in every
+    run (e.g. --grid data.d=... against the zipped data.d,optim.lr of meng2024-xor-phase)."""
+    from featlab.config import ConfigError, Setting
+    from featlab.sweep import Sweep
+
+    zipped = {"data.d,optim.lr": [(400, 1.0), (800, 0.5)]}
+    assert len(Sweep(Setting(), zipped).runs()) == 2
+    with pytest.raises(ConfigError, match=r"both set data\.d"):
+        Sweep(Setting(), {**zipped, "data.d": [1600]})
+    with pytest.raises(ConfigError, match=r"both set data\.d"):
+        Sweep(Setting(), zipped).with_grid({"data.d": [1600]})
+    with pytest.raises(ConfigError, match=r"both set optim\.lr"):
+        Sweep(Setting(), {"optim.lr": [0.1], "optim.name,optim.lr": [("gd", 0.3)]})
+
+
 def _dump(exp, preset):
     res = runner.invoke(app, ["run", exp.name, "--preset", preset, "--dump-config"])
     assert res.exit_code == 0, res.output

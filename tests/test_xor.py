@@ -84,7 +84,8 @@ def test_theta_outside_the_range_is_a_config_error(theta):
     (["--set", "data.theta=0"], "data.theta"),
     (["--set", "data.theta=2"], "data.theta"),
     (["--set", "data.counts=even"], "data.counts"),
-    (["--set", "data.d=2"], "data.d"),
+    (["--set", "data.d=2"], "data.d"),               # d moves with the lr (zipped axis)
+    (["--grid", "data.d=800,1600"], "data.d"),       # a second axis setting d is refused
     (["--set", "train.test_estimator=gaussian"], "train.test_estimator"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, word):
@@ -152,3 +153,41 @@ def test_side_rows_fail_when_the_error_never_reaches_the_bayes_level():
     assert not benign["passed"] and harmful["passed"]
     assert not any(r["passed"] for r in _side_rows(good, control, C=float("nan")))
     assert not _side_rows(good, control, C=60.0)[0]["passed"]          # one cell >= 4 C only
+
+
+def _step_units(s: Setting) -> float:
+    """One GD step in noise-memorization units, eta sigma_p^2 d / (n m)."""
+    return s.optim.lr * s.data.sigma_p ** 2 * s.data.d / (s.data.n * s.model.m)
+
+
+def test_presets_step_within_one_noise_memorization_unit():
+    """Every run of every meng2024-xor-phase preset and control takes GD steps with
+    eta sigma_p^2 d / (n m) <= 1 (the former constant lr 1 gave d / 400 = 16 at d = 6400)."""
+    from featlab.experiments import get_experiment
+
+    exp = get_experiment("meng2024-xor-phase")
+    for preset in exp.presets:
+        sweep = exp.sweep(preset)
+        sweeps = [sweep, *(c.sweep(sweep) for c in exp.controls if c.sweep)]
+        steps = [_step_units(r.setting) for sw in sweeps for r in sw.runs()]
+        assert max(steps) <= 1 + 1e-5, (preset, max(steps))
+        assert min(steps) >= 1 - 1e-5, (preset, min(steps))       # the same unit at every d
+
+
+def test_the_step_rule_is_at_the_small_step_limit_and_lr_1_is_not():
+    """At d = 6400, ||mu|| = 8.4 (on the quick grid's 0.2 contour), halving the step and doubling
+    the number of steps leaves the step rule's test error where it is (GD at its small-step
+    limit: measured change 0.001 over 6 seeds) but moves the constant lr 1's (16 noise units per
+    step) by 0.04: the large step is what bent the contour at large d."""
+    from featlab.experiments.meng2024_xor_phase import noise_step_lr
+
+    cell = {"data.d": 6400, "data.mu_norm": 8.4, "data.n_test": 500, "train.log_points": 1}
+
+    def err(lr: float, steps: int) -> float:
+        s = _xor_setting(**cell, **{"optim.lr": lr, "train.steps": steps})
+        return float(train_chunk([RunSpec(s, k) for k in range(3)]).final["test_error_noisy"].mean())
+
+    eta = noise_step_lr(6400)
+    assert eta == pytest.approx(1 / 16)
+    assert abs(err(eta, 300) - err(eta / 2, 600)) <= 0.01
+    assert err(1.0, 300) - err(0.5, 600) >= 0.02
