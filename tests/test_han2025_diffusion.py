@@ -172,17 +172,19 @@ def test_training_equals_a_standalone_gd_loop():
 def test_early_phase_ratio_grows_like_n_snr2_and_the_classifier_jumps():
     """Four n SNR^2 values, 2 seeds: the denoiser's learned ratio doubles per doubling of n SNR^2
     (slope within 0.25 of 1, the first-order drift), the classifier's rises far faster."""
-    from featlab.experiments.han2025_diffusion_features import quick
+    from featlab.experiments.han2025_diffusion_features import _POINTS, quick
 
-    base = quick()
-    sweep = fl.Sweep(base.setting, {**dict(base.grid), "data.n_snr2": [0.5, 1.0, 2.0, 4.0]}, seeds=2)
+    base = quick()                                  # n = 20; n SNR^2 moves with ||mu||
+    sweep = fl.Sweep(base.setting, {**dict(base.grid),
+                                    _POINTS: [(20, v) for v in (0.5, 1.0, 2.0, 4.0)]}, seeds=2)
     f = fl.train(sweep).final
     obj = f["model.objective,optim.lr,train.steps"].map(lambda v: v[0] if isinstance(v, tuple)
                                                         else str(v))
     slopes = {}
     for name in ("denoise", "classify"):
         g = f[obj.str.contains(name)]
-        slopes[name] = np.polyfit(np.log(g["data.n_snr2"].astype(float)), np.log(g["feature_ratio"]), 1)[0]
+        n_snr2 = g[_POINTS].map(lambda v: float(v[1]))
+        slopes[name] = np.polyfit(np.log(n_snr2), np.log(g["feature_ratio"]), 1)[0]
     assert abs(slopes["denoise"] - 1.0) < 0.25, slopes
     assert slopes["classify"] > 1.8, slopes
 
