@@ -147,7 +147,8 @@ def _movement_names(setting) -> tuple[str, ...]:
 
 
 def _sq_norm(x: torch.Tensor) -> torch.Tensor:
-    """(P,) squared Frobenius norm per run, accumulated in float64 (no float64 copy of x)."""
+    """(P,) squared Frobenius norm per run, accumulated in float64 (one fused norm; float32
+    accumulation was 2e-4 off on 2048 x 2048 weights)."""
     return torch.linalg.vector_norm(x.flatten(1), dim=1, dtype=torch.float64) ** 2
 
 

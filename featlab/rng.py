@@ -16,8 +16,7 @@ from typing import Callable
 import torch
 
 __all__ = ["stream_seed", "generator", "run_key", "hash_uniform", "hash_beta", "for_each_run",
-           "for_each_distinct",
-           "distinct_runs"]
+           "for_each_distinct", "distinct_runs"]
 
 _MASK63 = (1 << 63) - 1
 

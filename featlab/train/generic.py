@@ -327,9 +327,8 @@ def train_chunk(runs: list[RunSpec], device: str = "cpu",
                 every = len(rows) == L                  # then the probes see the tensors as they are
                 sub = lambda tree: tree if every else tree_select(tree, rows)  # noqa: E731
                 ctx = SimpleNamespace(setting=s0, family=fam, task=task, params=sub(params),
-                                      W0=sub(W0), groups=groups, data=sub(data),
-                                      loss=loss if every else loss[rows],
-                                      f=f if every else f[rows], hp=sub(hp), step=t)
+                                      W0=sub(W0), groups=groups, data=sub(data), loss=sub(loss),
+                                      f=sub(f), hp=sub(hp), step=t)
                 vals: dict[str, torch.Tensor] = {}
                 for probe in probes:
                     vals.update(probe.compute(ctx))
